@@ -1,0 +1,92 @@
+// Package deployattr names the attributes that the fastdeploy receiver puts
+// on spans and log records, and that the deploy_metrics connector reads.
+// OpenTelemetry semantic-convention names are used where one exists; the
+// rest carry the fastdeploy. prefix.
+package deployattr
+
+// Resource attributes.
+const (
+	ServiceName = "service.name"
+)
+
+// Span attributes.
+const (
+	// SpanKind tells deployment, step, subprocess and task spans apart
+	// without parsing names: one of the SpanKind* values.
+	SpanKind = "fastdeploy.span.kind"
+
+	DeploymentID          = "deployment.id"
+	DeploymentName        = "deployment.name"
+	DeploymentStatus      = "deployment.status" // semconv: succeeded | failed; else our status
+	DeploymentEnvironment = "deployment.environment.name"
+	PipelineName          = "cicd.pipeline.name"
+	PipelineRunID         = "cicd.pipeline.run.id"
+	PipelineResult        = "cicd.pipeline.result" // semconv: success | failure | cancellation | timeout | skip
+	TaskName              = "cicd.pipeline.task.name"
+	TaskRunResult         = "cicd.pipeline.task.run.result"
+	VCSRevision           = "vcs.ref.head.revision"
+	ErrorType             = "error.type"
+	UserName              = "user.name"
+
+	Origin          = "fastdeploy.origin"
+	Status          = "fastdeploy.status" // our own word: success | failure | cancelled | timeout | skipped
+	Context         = "fastdeploy.deployment.context"
+	StepPosition    = "fastdeploy.step.position"
+	StepMessage     = "fastdeploy.step.message"
+	ProcessCommand  = "process.command_line"
+	ProcessExitCode = "process.exit.code"
+	ProcessPID      = "process.pid"
+
+	AnsibleTaskName     = "fastdeploy.ansible.task.name"
+	AnsibleTaskPosition = "fastdeploy.ansible.task.position"
+	AnsibleHost         = "fastdeploy.ansible.host"
+	AnsibleChanged      = "fastdeploy.ansible.changed"
+	AnsibleResult       = "fastdeploy.ansible.result"
+	AnsibleIgnoreErrors = "fastdeploy.ansible.ignore_errors"
+)
+
+// Values of SpanKind.
+const (
+	SpanKindDeployment  = "deployment"
+	SpanKindStep        = "step"
+	SpanKindSubprocess  = "subprocess"
+	SpanKindAnsibleTask = "ansible.task"
+)
+
+// Log record attributes, in the ECS-like shape of the design review.
+const (
+	LogEventAction = "event.action"
+	LogStepName    = "step.name"
+	LogStepState   = "step.state"
+	LogDurationMS  = "duration_ms"
+)
+
+// PipelineResultOf maps our status words onto the semconv
+// cicd.pipeline.result enumeration.
+func PipelineResultOf(status string) string {
+	switch status {
+	case "success":
+		return "success"
+	case "failure":
+		return "failure"
+	case "cancelled":
+		return "cancellation"
+	case "timeout":
+		return "timeout"
+	case "skipped":
+		return "skip"
+	}
+	return status
+}
+
+// DeploymentStatusOf maps our status words onto semconv deployment.status,
+// keeping words the convention has no value for.
+func DeploymentStatusOf(status string) string {
+	switch status {
+	case "success":
+		return "succeeded"
+	case "failure":
+		return "failed"
+	}
+	return status
+}
