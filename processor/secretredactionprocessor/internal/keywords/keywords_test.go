@@ -1,0 +1,82 @@
+package keywords
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestScan(t *testing.T) {
+	m, err := New([][]string{
+		{"password", "passwd"},
+		{"ghp_"},
+		{"-----begin"},
+		{"he", "she", "hers"},
+	})
+	require.NoError(t, err)
+	tests := []struct {
+		text string
+		want []int
+	}{
+		{"", nil},
+		{"nothing to see", nil},
+		{"DB_PASSWORD=x", []int{0}},
+		{"token ghp_abc", []int{1}},
+		{"-----BEGIN RSA", []int{2}},
+		{"ushers", []int{3}},
+		{"passwd ghp_ -----Begin", []int{0, 1, 2}},
+		{"pas sword", nil},
+		{"ppassword", []int{0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.text, func(t *testing.T) {
+			var s Set
+			m.Scan(tt.text, &s)
+			var got []int
+			for i := 0; i < MaxGroups; i++ {
+				if s.Has(i) {
+					got = append(got, i)
+				}
+			}
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestScanAgreesWithContains(t *testing.T) {
+	kws := [][]string{{"abc"}, {"bcd"}, {"cab"}, {"aab"}, {"b"}}
+	m, err := New(kws)
+	require.NoError(t, err)
+	texts := []string{"aabcab", "xxbcdx", "cacab", "ABCD", "zzz", "aaab"}
+	for _, text := range texts {
+		var s Set
+		m.Scan(text, &s)
+		for g, group := range kws {
+			want := false
+			for _, kw := range group {
+				want = want || strings.Contains(strings.ToLower(text), kw)
+			}
+			assert.Equal(t, want, s.Has(g), "%q group %d", text, g)
+		}
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	_, err := New([][]string{{""}})
+	assert.Error(t, err)
+	_, err = New(make([][]string, MaxGroups+1))
+	assert.Error(t, err)
+}
+
+func BenchmarkScanClean(b *testing.B) {
+	m, _ := New([][]string{{"password"}, {"ghp_"}, {"akia"}, {"-----begin"}, {"eyj"}, {"xoxb-"}})
+	text := strings.Repeat("TASK [deploy : restart service] changed: [web-01] ok=3 ", 40)
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var s Set
+		m.Scan(text, &s)
+	}
+}
