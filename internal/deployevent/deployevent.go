@@ -7,7 +7,7 @@ package deployevent
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
+	"reflect"
 	"strconv"
 	"time"
 )
@@ -84,17 +84,10 @@ func (id *ID) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if _, err := strconv.ParseInt(string(b), 10, 64); err != nil {
-		return fmt.Errorf("want a string or an integer, got %s", truncate(b, 32))
+		return &json.UnmarshalTypeError{Value: "non-integer", Type: reflect.TypeFor[ID]()}
 	}
 	*id = ID(b)
 	return nil
-}
-
-func truncate(b []byte, n int) string {
-	if len(b) > n {
-		return string(b[:n]) + "..."
-	}
-	return string(b)
 }
 
 // FieldError names the field that makes an event invalid.
@@ -108,14 +101,15 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
 // MaxIDLength bounds ids and names used as span identity and attribute values.
 const MaxIDLength = 256
 
-// Validate checks what schema v1 requires of each event type.
+// Validate checks what schema v1 requires of each event type. Reasons
+// name the field, never its value, which may be a secret.
 func (e *Event) Validate() error {
 	switch e.Type {
 	case TypeDeploymentStarted, TypeDeploymentFinished, TypeStepStarted, TypeStepFinished:
 	case "":
 		return &FieldError{Field: "type", Reason: "required"}
 	default:
-		return &FieldError{Field: "type", Reason: fmt.Sprintf("unknown event type %q", truncate([]byte(e.Type), 64))}
+		return &FieldError{Field: "type", Reason: "unknown event type, want deployment.started, deployment.finished, step.started or step.finished"}
 	}
 	if e.Time.IsZero() {
 		return &FieldError{Field: "time", Reason: "required"}
@@ -139,7 +133,7 @@ func (e *Event) Validate() error {
 		case "":
 			return &FieldError{Field: "deployment.status", Reason: "required on deployment.finished"}
 		default:
-			return &FieldError{Field: "deployment.status", Reason: fmt.Sprintf("unknown status %q", truncate([]byte(e.Deployment.Status), 64))}
+			return &FieldError{Field: "deployment.status", Reason: "unknown status, want success, failure, cancelled or timeout"}
 		}
 	case TypeStepStarted, TypeStepFinished:
 		if e.Step == nil {
@@ -160,7 +154,7 @@ func (e *Event) Validate() error {
 			case "":
 				return &FieldError{Field: "step.state", Reason: "required on step.finished"}
 			default:
-				return &FieldError{Field: "step.state", Reason: fmt.Sprintf("unknown final state %q", truncate([]byte(e.Step.State), 64))}
+				return &FieldError{Field: "step.state", Reason: "unknown final state, want success, failure, skipped, cancelled or timeout"}
 			}
 		}
 	}

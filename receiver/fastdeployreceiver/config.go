@@ -1,0 +1,81 @@
+package fastdeployreceiver
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configopaque"
+)
+
+const (
+	defaultEndpoint           = "127.0.0.1:8088"
+	defaultSignatureTolerance = 5 * time.Minute
+	defaultTimeout            = 2 * time.Hour
+	defaultDedupWindow        = 10000
+	defaultRetryAfter         = 5 * time.Second
+	defaultReadTimeout        = 30 * time.Second
+	defaultMaxRequestBodySize = 10 << 20
+)
+
+// Config configures the fastdeploy receiver.
+type Config struct {
+	// ServerConfig is squashed so that endpoint, tls, auth and
+	// max_request_body_size sit at the top of the receiver's section.
+	confighttp.ServerConfig `mapstructure:",squash"`
+
+	// Secret, when set, requires every request to carry a valid
+	// X-Fastdeploy-Signature header.
+	Secret configopaque.String `mapstructure:"secret"`
+	// SignatureTolerance bounds how far a signature's timestamp may be from
+	// the collector's clock; it stops replays.
+	SignatureTolerance time.Duration `mapstructure:"signature_tolerance"`
+	// Timeout closes deployments and steps whose end never arrives, with
+	// status timeout, after this long without news of them.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// DedupWindow is how many delivery ids are remembered to drop repeats.
+	DedupWindow int `mapstructure:"dedup_window"`
+	// RetryAfter is what a 503 tells clients to wait when the pipeline
+	// refuses data.
+	RetryAfter time.Duration `mapstructure:"retry_after"`
+}
+
+func createDefaultConfig() *Config {
+	server := confighttp.NewDefaultServerConfig()
+	server.NetAddr.Endpoint = defaultEndpoint
+	server.MaxRequestBodySize = defaultMaxRequestBodySize
+	// Slow clients must not hold connections forever.
+	server.ReadTimeout = defaultReadTimeout
+	return &Config{
+		ServerConfig:       server,
+		SignatureTolerance: defaultSignatureTolerance,
+		Timeout:            defaultTimeout,
+		DedupWindow:        defaultDedupWindow,
+		RetryAfter:         defaultRetryAfter,
+	}
+}
+
+// Validate checks the receiver's own settings; confighttp validates its own.
+func (cfg *Config) Validate() error {
+	var errs []error
+	if cfg.NetAddr.Endpoint == "" {
+		errs = append(errs, errors.New("endpoint must not be empty"))
+	}
+	if cfg.MaxRequestBodySize < 0 {
+		errs = append(errs, fmt.Errorf("max_request_body_size must not be negative, got %d", cfg.MaxRequestBodySize))
+	}
+	if cfg.SignatureTolerance <= 0 {
+		errs = append(errs, fmt.Errorf("signature_tolerance must be positive, got %s", cfg.SignatureTolerance))
+	}
+	if cfg.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("timeout must be positive, got %s", cfg.Timeout))
+	}
+	if cfg.DedupWindow < 0 {
+		errs = append(errs, fmt.Errorf("dedup_window must not be negative, got %d", cfg.DedupWindow))
+	}
+	if cfg.RetryAfter < time.Second {
+		errs = append(errs, fmt.Errorf("retry_after must be at least 1s, got %s", cfg.RetryAfter))
+	}
+	return errors.Join(errs...)
+}

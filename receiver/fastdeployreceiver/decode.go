@@ -1,0 +1,236 @@
+package fastdeployreceiver
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"time"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployevent"
+)
+
+// requestError is a refusal that goes back to the client as a JSON body
+// naming what is wrong. Messages never quote values, only names and
+// positions, so that a secret in a bad payload is not echoed.
+type requestError struct {
+	status int
+	reason string // the events_refused metric's reason attribute
+	msg    string
+	field  string
+	line   int // 1-based line in the body, 0 when not known
+	index  int // 0-based position of the item in the request, -1 when not known
+}
+
+func (e *requestError) Error() string {
+	s := e.msg
+	if e.field != "" {
+		s = e.field + ": " + s
+	}
+	if e.line > 0 {
+		s = fmt.Sprintf("line %d: %s", e.line, s)
+	}
+	return s
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+	Line  int    `json:"line,omitempty"`
+	Index *int   `json:"index,omitempty"`
+}
+
+func (e *requestError) body() errorBody {
+	b := errorBody{Error: e.msg, Field: e.field, Line: e.line}
+	if e.index >= 0 {
+		idx := e.index
+		b.Index = &idx
+	}
+	return b
+}
+
+func malformed(line, index int, field, format string, args ...any) *requestError {
+	return &requestError{status: http.StatusBadRequest, reason: "malformed", msg: fmt.Sprintf(format, args...), field: field, line: line, index: index}
+}
+
+func invalid(line, index int, field, msg string) *requestError {
+	return &requestError{status: http.StatusUnprocessableEntity, reason: "invalid", msg: msg, field: field, line: line, index: index}
+}
+
+// jsonItems walks a body that is a JSON array of objects, one object, or
+// objects one per line (NDJSON), calling fn with each raw item, its line and
+// its index. Items are handed over raw so each decoder can report fields in
+// its own terms.
+func jsonItems(body []byte, fn func(raw json.RawMessage, line, index int) *requestError) *requestError {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return malformed(0, -1, "", "empty body")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	inArray := trimmed[0] == '['
+	if inArray {
+		if _, err := dec.Token(); err != nil {
+			return syntaxError(body, err, -1)
+		}
+	}
+	for index := 0; ; index++ {
+		if inArray && !dec.More() {
+			if _, err := dec.Token(); err != nil {
+				return syntaxError(body, err, index)
+			}
+			if rest := bytes.TrimSpace(body[dec.InputOffset():]); len(rest) > 0 {
+				return malformed(lineAt(body, dec.InputOffset()), -1, "", "unexpected data after the array")
+			}
+			return nil
+		}
+		start := skipSpace(body, dec.InputOffset())
+		if !inArray && start >= int64(len(body)) {
+			return nil
+		}
+		line := lineAt(body, start)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			if errors.Is(err, io.EOF) && !inArray {
+				return nil
+			}
+			return syntaxError(body, err, index)
+		}
+		if len(raw) == 0 || raw[0] != '{' {
+			return malformed(line, index, "", "each item must be a JSON object")
+		}
+		if rerr := fn(raw, line, index); rerr != nil {
+			return rerr
+		}
+		if inArray {
+			continue
+		}
+	}
+}
+
+func skipSpace(body []byte, off int64) int64 {
+	for off < int64(len(body)) {
+		switch body[off] {
+		case ' ', '\t', '\r', '\n', ',':
+			off++
+		default:
+			return off
+		}
+	}
+	return off
+}
+
+func lineAt(body []byte, off int64) int {
+	if off > int64(len(body)) {
+		off = int64(len(body))
+	}
+	return bytes.Count(body[:off], []byte{'\n'}) + 1
+}
+
+func syntaxError(body []byte, err error, index int) *requestError {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return malformed(lineAt(body, se.Offset), index, "", "invalid JSON: %s", se.Error())
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return malformed(lineAt(body, int64(len(body))), index, "", "invalid JSON: unexpected end of input")
+	}
+	return malformed(0, index, "", "invalid JSON: %s", err.Error())
+}
+
+// typeError turns an unmarshal error into a field-naming refusal.
+func typeError(raw json.RawMessage, err error, line, index int, timeFields []string) *requestError {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		want := te.Type.String()
+		if te.Type == reflect.TypeFor[deployevent.ID]() {
+			want = "string or integer"
+		}
+		return malformed(line, index, te.Field, "wrong type: want %s, got JSON %s", want, te.Value)
+	}
+	// time.Time reports a parse error without the field: find it.
+	if field := badTimeField(raw, timeFields); field != "" {
+		return malformed(line, index, field, "want an RFC 3339 timestamp with zone, such as 2026-02-03T10:14:04Z")
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return malformed(line, index, "", "invalid JSON: %s", se.Error())
+	}
+	return malformed(line, index, "", "cannot decode item")
+}
+
+func badTimeField(raw json.RawMessage, fields []string) string {
+	var doc map[string]any
+	if json.Unmarshal(raw, &doc) != nil {
+		return ""
+	}
+	for _, path := range fields {
+		v := lookup(doc, path)
+		if v == nil {
+			continue
+		}
+		s, ok := v.(string)
+		if !ok {
+			return path
+		}
+		if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
+			return path
+		}
+	}
+	return ""
+}
+
+func lookup(doc map[string]any, path string) any {
+	var cur any = doc
+	for _, k := range splitPath(path) {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[k]
+	}
+	return cur
+}
+
+func splitPath(p string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(p); i++ {
+		if p[i] == '.' {
+			out = append(out, p[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, p[start:])
+}
+
+var lifecycleTimeFields = []string{"time", "deployment.started", "deployment.finished", "step.started", "step.finished"}
+
+// decodeLifecycle decodes and validates every event of a request; one bad
+// event refuses the whole request.
+func decodeLifecycle(body []byte) ([]deployevent.Event, *requestError) {
+	var events []deployevent.Event
+	rerr := jsonItems(body, func(raw json.RawMessage, line, index int) *requestError {
+		var ev deployevent.Event
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber() // context values keep their integers exact
+		if err := dec.Decode(&ev); err != nil {
+			return typeError(raw, err, line, index, lifecycleTimeFields)
+		}
+		if err := ev.Validate(); err != nil {
+			var fe *deployevent.FieldError
+			if errors.As(err, &fe) {
+				return invalid(line, index, fe.Field, fe.Reason)
+			}
+			return invalid(line, index, "", err.Error())
+		}
+		events = append(events, ev)
+		return nil
+	})
+	if rerr != nil {
+		return nil, rerr
+	}
+	return events, nil
+}

@@ -1,0 +1,200 @@
+package fastdeployreceiver
+
+import (
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployattr"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployevent"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
+)
+
+// ansibleTarget says where a request's Ansible tasks hang in the trace:
+// from the X-Fastdeploy-* headers or from a traceparent.
+type ansibleTarget struct {
+	deployment   string
+	service      string
+	step         string
+	stepPosition *int
+	traceparent  string
+}
+
+// ansible adds one span and one log record per task.
+func (x *txn) ansible(tasks []ansibleTask, target ansibleTarget) {
+	x.accepted += len(tasks)
+	d := x.ansibleDeployment(target)
+	parent, live := x.ansibleParent(d, target, tasks)
+	for i := range tasks {
+		x.emitTask(d, parent, &tasks[i])
+	}
+	if live && target.deployment != "" {
+		d.touched = x.now
+	}
+}
+
+func (x *txn) ansibleDeployment(target ansibleTarget) *deploymentState {
+	if target.deployment != "" {
+		if d, _ := x.deployment(target.deployment, false); d != nil {
+			if d.info.Service == "" {
+				d.info.Service = target.service
+			}
+			return d
+		}
+	}
+	d := &deploymentState{info: deployevent.Deployment{ID: deployevent.ID(target.deployment), Service: target.service}}
+	if target.deployment != "" {
+		d.trace = deploytrace.DeploymentTraceID(target.deployment)
+	}
+	return d
+}
+
+// ansibleParent picks the span the tasks hang under: the traceparent's span;
+// else the named step's subprocess (or the step, when it ran no command);
+// else a synthetic step for the playbook run.
+func (x *txn) ansibleParent(d *deploymentState, target ansibleTarget, tasks []ansibleTask) (deploytrace.SpanID, bool) {
+	if target.traceparent != "" {
+		trace, span, err := deploytrace.ParseTraceparent(target.traceparent)
+		if err == nil {
+			d.trace = trace
+			return span, false
+		}
+	}
+	id := string(d.info.ID)
+	if target.step != "" {
+		pos := 0
+		var open *stepState
+		if target.stepPosition != nil {
+			pos = *target.stepPosition
+			open = x.step(stepKey{deployment: id, name: target.step, position: pos})
+		} else {
+			for _, k := range x.openSteps(id) {
+				if k.name == target.step {
+					pos, open = k.position, x.step(k)
+					break
+				}
+			}
+		}
+		if open != nil && open.step.Command != "" {
+			return deploytrace.SubprocessSpanID(d.trace, id, target.step, pos), false
+		}
+		return deploytrace.StepSpanID(d.trace, id, target.step, pos), false
+	}
+	var ext extent
+	for _, t := range tasks {
+		ext.add(t.Start, t.End)
+	}
+	live := false
+	if x.deployments[id] == d {
+		// Held open until the deployment ends.
+		if d.playbook == nil {
+			d.playbook = &extent{}
+		}
+		d.playbook.add(ext.start, ext.end)
+		live = true
+	} else if len(tasks) > 0 {
+		x.emitPlaybook(d, ext.start, ext.end)
+	}
+	return deploytrace.PlaybookStepSpanID(d.trace, id), live
+}
+
+func (x *txn) emitTask(d *deploymentState, parent deploytrace.SpanID, t *ansibleTask) {
+	span := x.out.newSpan(d.key())
+	id := deploytrace.TaskSpanID(d.trace, parent, t.Position, t.Host)
+	setIDs(span, d.trace, id, parent)
+	name := t.Name
+	if name == "" {
+		name = fmt.Sprintf("ansible task %d", t.Position)
+	}
+	span.SetName(name)
+	span.SetKind(ptrace.SpanKindInternal)
+	setTimes(span, t.Start, t.End)
+	a := span.Attributes()
+	a.PutStr(deployattr.SpanKind, deployattr.SpanKindAnsibleTask)
+	putStrIf(a, deployattr.DeploymentID, string(d.info.ID))
+	a.PutStr(deployattr.AnsibleTaskName, t.Name)
+	a.PutInt(deployattr.AnsibleTaskPosition, int64(t.Position))
+	a.PutStr(deployattr.Status, t.State)
+	putStrIf(a, deployattr.AnsibleHost, t.Host)
+	if t.Changed != nil {
+		a.PutBool(deployattr.AnsibleChanged, *t.Changed)
+	}
+	if t.Result != nil {
+		putMap(a.PutEmptyMap(deployattr.AnsibleResult), t.Result)
+	}
+	failed := t.State == "failure" || t.State == "unreachable"
+	switch {
+	case failed:
+		span.Status().SetCode(ptrace.StatusCodeError)
+		msg := t.ErrorMessage
+		if msg == "" {
+			msg = "task " + t.State
+		}
+		span.Status().SetMessage(msg)
+		a.PutStr(deployattr.ErrorType, t.State)
+	case t.State == "success":
+		span.Status().SetCode(ptrace.StatusCodeOk)
+	}
+
+	lr := x.out.newLogRecord(d.key())
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(t.End))
+	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(x.now))
+	lr.SetTraceID(pcommon.TraceID(d.trace))
+	lr.SetSpanID(pcommon.SpanID(id))
+	lr.SetEventName("fastdeploy.ansible.task")
+	num, text := severity(failed)
+	lr.SetSeverityNumber(num)
+	lr.SetSeverityText(text)
+	la := lr.Attributes()
+	la.PutStr(deployattr.LogEventAction, "ansible.task")
+	putStrIf(la, deployattr.DeploymentID, string(d.info.ID))
+	la.PutStr(deployattr.AnsibleTaskName, t.Name)
+	la.PutStr(deployattr.LogStepState, t.State)
+	putStrIf(la, deployattr.AnsibleHost, t.Host)
+	la.PutInt(deployattr.LogDurationMS, t.End.Sub(t.Start).Milliseconds())
+	body := fmt.Sprintf("ansible task %d %s: %s after %s", t.Position, name, t.State, t.End.Sub(t.Start).Round(time.Millisecond))
+	if t.Host != "" {
+		body += " on " + t.Host
+	}
+	if failed && t.ErrorMessage != "" {
+		body += ": " + t.ErrorMessage
+	}
+	lr.Body().SetStr(body)
+}
+
+// sweep closes deployments and steps without news for longer than the
+// timeout, with status timeout. The returned txn carries their spans; the
+// caller commits it once the pipeline accepted them, so nothing is lost if
+// the pipeline is refusing data at the time.
+func (t *tracker) sweep(now time.Time) *txn {
+	x := t.begin(now)
+	for k, s := range t.steps {
+		if now.Sub(s.touched) < t.timeout {
+			continue
+		}
+		d, _ := x.deployment(k.deployment, false)
+		if d == nil {
+			d = &deploymentState{info: deployevent.Deployment{ID: deployevent.ID(k.deployment)}, trace: deploytrace.DeploymentTraceID(k.deployment)}
+		}
+		step := s.step
+		step.State = deployevent.StatusTimeout
+		step.Message = "no step.finished within " + t.timeout.String()
+		end := later(s.lastEvent, s.started.Add(t.timeout))
+		x.emitStep(d, &step, s.started, end)
+		x.steps[k] = nil
+	}
+	for id, base := range t.deployments {
+		if now.Sub(base.touched) < t.timeout {
+			continue
+		}
+		d, _ := x.deployment(id, false)
+		end := later(d.lastEvent, d.started.Add(t.timeout))
+		x.emitDeployment(d, deployevent.StatusTimeout, d.started, end)
+		x.deployments[id] = nil
+		x.finished[id] = finishedDeployment{trace: d.trace, service: d.info.Service, environment: d.info.Environment, user: d.info.User}
+	}
+	x.accepted = x.out.spanCount
+	return x
+}
