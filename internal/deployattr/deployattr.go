@@ -45,6 +45,11 @@ const (
 	AnsibleIgnoreErrors = "fastdeploy.ansible.ignore_errors"
 )
 
+// VCSRevisionTime is the commit time of VCSRevision (RFC 3339 or Unix
+// seconds) on deployment spans; semconv has no name for it. The
+// deploy_metrics connector derives DORA lead time from it.
+const VCSRevisionTime = "fastdeploy.vcs.ref.head.revision.time"
+
 // Values of SpanKind.
 const (
 	SpanKindDeployment  = "deployment"
