@@ -170,3 +170,20 @@ func lower(b byte) byte {
 	}
 	return b
 }
+
+// NextEnd returns the offset just past the first keyword occurrence in s
+// that starts at or after from, or -1.
+func (m *Matcher) NextEnd(s string, from int) int {
+	st := int32(0)
+	delta, class, outIdx := m.delta, &m.class, m.outIdx
+	for i := from; i < len(s); i++ {
+		st = delta[st+int32(class[s[i]])]
+		if outIdx[st] != 0 {
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// Or adds the members of o to s.
+func (s *Set) Or(o *Set) { s.or(o) }

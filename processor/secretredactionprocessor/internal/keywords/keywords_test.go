@@ -80,3 +80,12 @@ func BenchmarkScanClean(b *testing.B) {
 		m.Scan(text, &s)
 	}
 }
+
+func TestNextEnd(t *testing.T) {
+	m, err := New([][]string{{"pass", "token"}})
+	require.NoError(t, err)
+	s := "x DB_PASS=1 api_token=2"
+	assert.Equal(t, 9, m.NextEnd(s, 0))
+	assert.Equal(t, 21, m.NextEnd(s, 9))
+	assert.Equal(t, -1, m.NextEnd(s, 21))
+}

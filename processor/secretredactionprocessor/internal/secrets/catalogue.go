@@ -1,0 +1,338 @@
+package secrets
+
+import (
+	"encoding/base64"
+	"strings"
+)
+
+// genericKeywords gate the key=value rules: a secret-looking word must occur.
+var genericKeywords = []string{
+	"pass", "pwd", "secret", "token", "auth", "credential", "creds", "cookie", "jwt",
+	"apikey", "api_key", "api-key", "accesskey", "access_key", "access-key",
+	"privatekey", "private_key", "private-key", "accountkey", "signingkey", "signing_key",
+	"encryptionkey", "encryption_key", "masterkey", "master_key",
+}
+
+// Catalogue returns the built-in rules, most specific first. Formats follow
+// the published token layouts (and the gitleaks / trufflehog rule sets) of
+// secrets that can appear in deployment output.
+func Catalogue() []Rule {
+	return []Rule{
+		// Private keys and encrypted payloads.
+		{Name: "private_key", Keywords: []string{"private key"},
+			Pattern:   `-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)`,
+			Multiline: true},
+		{Name: "private_key_base64", Keywords: []string{"ls0tls1crudjti"},
+			Pattern: `\bLS0tLS1CRUdJTi[A-Za-z0-9+/]{20,}={0,2}`, Verify: base64PrivateKey},
+		{Name: "putty_private_key", Keywords: []string{"private-lines:"},
+			Pattern: `Private-Lines:\s*\d+(?:(?:\r?\n|\\n)[A-Za-z0-9+/=]+)+`, Multiline: true},
+		{Name: "ansible_vault", Keywords: []string{"$ansible_vault;"},
+			Pattern: `\$ANSIBLE_VAULT;[0-9.]+;[A-Z0-9]+(?:;[A-Za-z0-9_\-]+)?(?:(?:\r?\n|\\n)[ \t]*[0-9a-fA-F]+)+`, Multiline: true},
+		{Name: "age_secret_key", Keywords: []string{"age-secret-key-1"},
+			Pattern: `AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}`},
+		{Name: "kubeconfig_client_key", Keywords: []string{"client-key-data"},
+			Pattern: `client-key-data\\?["']?:\s*\\?["']?([A-Za-z0-9+/]{20,}={0,2})`},
+
+		// Cloud providers.
+		{Name: "aws_access_key_id", Keywords: []string{"akia", "asia", "abia", "acca", "a3t"},
+			Pattern: `\b((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b`},
+		{Name: "aws_secret_access_key", Keywords: []string{"secret_access_key", "secretaccesskey", "secret-access-key", "aws_secret", "aws-secret", "aws secret"},
+			Pattern: `(?i)secret[_\-. ]?(?:access[_\-. ]?)?key\\?["']?\s*(?:[:=]|=>|\s)\s*\\?["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|\z)`},
+		{Name: "gcp_api_key", Keywords: []string{"aiza"}, Pattern: `\b(AIza[0-9A-Za-z_\-]{35})`},
+		{Name: "gcp_oauth_token", Keywords: []string{"ya29."}, Pattern: `\b(ya29\.[0-9A-Za-z_\-]{20,})`},
+		{Name: "gcp_oauth_client_secret", Keywords: []string{"gocspx-"}, Pattern: `\b(GOCSPX-[0-9A-Za-z_\-]{28})`},
+		{Name: "azure_storage_key", Keywords: []string{"accountkey="},
+			Pattern: `(?i)AccountKey=([A-Za-z0-9+/]{20,}={0,2})`},
+		{Name: "azure_shared_access_key", Keywords: []string{"sharedaccesskey="},
+			Pattern: `(?i)SharedAccessKey=([A-Za-z0-9+/]{20,}={0,2})`},
+		{Name: "azure_sas_signature", Keywords: []string{"sig="},
+			Pattern: `[?&;]sig=([A-Za-z0-9%+/=]{20,})`},
+		{Name: "azure_ad_client_secret", Keywords: []string{"q~"},
+			Pattern: `(?:^|[^A-Za-z0-9_~.\-])([A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34})(?:[^A-Za-z0-9_~.\-]|\z)`},
+		{Name: "digitalocean_token", Keywords: []string{"dop_v1_", "doo_v1_", "dor_v1_"}, Pattern: `\b(do[opr]_v1_[a-f0-9]{64})\b`},
+		{Name: "heroku_api_key", Keywords: []string{"heroku", "hrku-"},
+			Pattern: `(?i)(?:heroku[a-z0-9_ .\-]{0,25}(?:=|:|=>|\s)\s*\\?["']?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})|\b(HRKU-[A-Za-z0-9_\-]{60}))`},
+		{Name: "fly_token", Keywords: []string{"fm1_", "fm2_", "fm1a_", "fm1r_"}, Pattern: `\b(fm[12][ar]?_[A-Za-z0-9+/=_\-]{50,})`},
+		{Name: "databricks_token", Keywords: []string{"dapi"}, Pattern: `\b(dapi[a-f0-9]{32}(?:-\d)?)\b`},
+
+		// Source control and CI.
+		{Name: "github_token", Keywords: []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_"}, Pattern: `\b(gh[pousr]_[A-Za-z0-9]{36,255})\b`},
+		{Name: "github_fine_grained_pat", Keywords: []string{"github_pat_"}, Pattern: `\b(github_pat_[A-Za-z0-9_]{50,255})\b`},
+		{Name: "gitlab_token", Keywords: []string{"glpat-", "gldt-", "glptt-", "glrt-", "glrtr-", "gloas-", "glcbt-", "glimt-", "glagent-", "glft-", "glffct-", "glsoat-", "glwt-"},
+			Pattern: `\b((?:glpat|gldt|glptt|glrtr?|gloas|glcbt|glimt|glagent|glft|glffct|glsoat|glwt)-[0-9A-Za-z_\-]{20,})`},
+		{Name: "gitlab_runner_registration_token", Keywords: []string{"gr1348941"}, Pattern: `\b(GR1348941[0-9A-Za-z_\-]{20,})`},
+		{Name: "circleci_token", Keywords: []string{"ccipat_"}, Pattern: `\b(CCIPAT_[A-Za-z0-9]{20,}_[a-f0-9]{40})\b`},
+		{Name: "buildkite_token", Keywords: []string{"bkua_"}, Pattern: `\b(bkua_[a-f0-9]{40})\b`},
+		{Name: "sonarqube_token", Keywords: []string{"squ_", "sqp_", "sqa_"}, Pattern: `\b(sq[upa]_[a-f0-9]{40})\b`},
+		{Name: "terraform_cloud_token", Keywords: []string{".atlasv1."}, Pattern: `\b([A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_\-=]{60,})`},
+		{Name: "pulumi_token", Keywords: []string{"pul-"}, Pattern: `\b(pul-[a-f0-9]{40})\b`},
+
+		// Package registries and artifact stores.
+		{Name: "npm_token", Keywords: []string{"npm_"}, Pattern: `\b(npm_[A-Za-z0-9]{36})\b`},
+		{Name: "npmrc_auth_token", Keywords: []string{"_authtoken", "_auth="},
+			Pattern: `(?i)_auth(?:Token)?\s*=\s*["']?([^\s"'$][^\s"']*)`},
+		{Name: "pypi_token", Keywords: []string{"pypi-ag"}, Pattern: `\b(pypi-AgE[A-Za-z0-9_\-]{50,})`},
+		{Name: "rubygems_api_key", Keywords: []string{"rubygems_"}, Pattern: `\b(rubygems_[0-9a-f]{48})\b`},
+		{Name: "nuget_api_key", Keywords: []string{"oy2"}, Pattern: `\b(oy2[a-z0-9]{43})\b`},
+		{Name: "dockerhub_token", Keywords: []string{"dckr_pat_", "dckr_oat_"}, Pattern: `\b(dckr_(?:pat|oat)_[A-Za-z0-9_\-]{20,})`},
+		{Name: "artifactory_token", Keywords: []string{"akcp", "cmvmdgtuojax"}, Pattern: `\b(AKCp[A-Za-z0-9]{60,}|cmVmdGtuOjAxOj[A-Za-z0-9]{40,})\b`},
+
+		// Secret stores.
+		{Name: "vault_token", Keywords: []string{"hvs.", "hvb.", "hvr."}, Pattern: `\b(hv[sbr]\.[A-Za-z0-9_\-]{24,})`},
+		{Name: "doppler_token", Keywords: []string{"dp.pt.", "dp.st.", "dp.sa.", "dp.ct.", "dp.scim.", "dp.audit."},
+			Pattern: `\b(dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,44})`},
+		{Name: "onepassword_service_token", Keywords: []string{"ops_eyj"}, Pattern: `\b(ops_eyJ[A-Za-z0-9+/=_\-]{100,})`},
+
+		// Chat, SaaS and AI.
+		{Name: "slack_token", Keywords: []string{"xoxb-", "xoxp-", "xoxa-", "xoxo-", "xoxr-", "xoxs-", "xoxe-", "xoxe."},
+			Pattern: `\b(xox[abposre](?:\.xox[a-z])?-[0-9A-Za-z\-]{10,})`},
+		{Name: "slack_app_token", Keywords: []string{"xapp-"}, Pattern: `\b(xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+)`},
+		{Name: "slack_webhook", Keywords: []string{"hooks.slack.com"},
+			Pattern: `hooks\.slack\.com/(?:services|workflows|triggers)/([A-Za-z0-9+/_\-]{20,})`},
+		{Name: "discord_webhook", Keywords: []string{"/api/webhooks/"},
+			Pattern: `discord(?:app)?\.com/api/webhooks/\d+/([A-Za-z0-9_\-]{30,})`},
+		{Name: "teams_webhook", Keywords: []string{"webhook.office.com"},
+			Pattern: `webhook\.office\.com/webhookb2/([A-Za-z0-9@\-]+/IncomingWebhook/[A-Za-z0-9]+/[A-Za-z0-9\-]+)`},
+		{Name: "telegram_bot_token", Keywords: []string{":aa"}, Pattern: `\b(\d{8,10}:AA[0-9A-Za-z_\-]{33})(?:[^0-9A-Za-z_\-]|\z)`},
+		{Name: "stripe_key", Keywords: []string{"sk_live_", "rk_live_", "sk_test_", "rk_test_"}, Pattern: `\b((?:sk|rk)_(?:live|test)_[0-9A-Za-z]{10,99})\b`},
+		{Name: "stripe_webhook_secret", Keywords: []string{"whsec_"}, Pattern: `\b(whsec_[0-9A-Za-z+/=]{24,})`},
+		{Name: "sendgrid_api_key", Keywords: []string{"sg."}, Literal: "SG.", Pattern: `\b(SG\.[A-Za-z0-9_\-]{16,32}\.[A-Za-z0-9_\-]{16,64})`},
+		{Name: "twilio_api_key", Keywords: []string{"sk"}, Literal: "SK", Pattern: `\b(SK[0-9a-fA-F]{32})\b`},
+		{Name: "mailgun_api_key", Keywords: []string{"key-"}, Pattern: `\b(key-[0-9a-f]{32})\b`},
+		{Name: "mailchimp_api_key", Keywords: []string{"-us"}, Pattern: `\b([0-9a-f]{32}-us\d{1,2})\b`},
+		{Name: "square_token", Keywords: []string{"sq0atp-", "sq0csp-", "eaaa"}, Pattern: `\b(sq0(?:atp|csp)-[0-9A-Za-z_\-]{22,43}|EAAA[A-Za-z0-9_\-]{60})`},
+		{Name: "shopify_token", Keywords: []string{"shpat_", "shpca_", "shppa_", "shpss_"}, Pattern: `\b(shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})\b`},
+		{Name: "linear_api_key", Keywords: []string{"lin_api_"}, Pattern: `\b(lin_api_[A-Za-z0-9]{40})\b`},
+		{Name: "newrelic_key", Keywords: []string{"nrak-", "nrjs-", "nrii-"}, Pattern: `\b(NR(?:AK|JS|II)-[A-Za-z0-9]{20,40})\b`},
+		{Name: "sentry_token", Keywords: []string{"sntrys_", "sntryu_"}, Pattern: `\b(sntry[su]_[A-Za-z0-9+/=_]{40,})`},
+		{Name: "grafana_token", Keywords: []string{"glc_", "glsa_"}, Pattern: `\b(glc_[A-Za-z0-9+/]{32,}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8})`},
+		{Name: "atlassian_api_token", Keywords: []string{"atatt3"}, Pattern: `\b(ATATT3[A-Za-z0-9_\-=]{50,})`},
+		{Name: "postman_api_key", Keywords: []string{"pmak-"}, Pattern: `\b(PMAK-[a-f0-9]{24}-[a-f0-9]{34})\b`},
+		{Name: "tailscale_key", Keywords: []string{"tskey-"}, Pattern: `\b(tskey-[a-z]+-[A-Za-z0-9]+-[A-Za-z0-9]+)`},
+		{Name: "openai_api_key", Keywords: []string{"sk-proj-", "sk-svcacct-", "sk-admin-", "t3blbkfj"},
+			Pattern: `\b(sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{20,}|sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20})`},
+		{Name: "anthropic_api_key", Keywords: []string{"sk-ant-"}, Pattern: `\b(sk-ant-[a-z]+\d{2}-[A-Za-z0-9_\-]{32,})`},
+		{Name: "huggingface_token", Keywords: []string{"hf_"}, Pattern: `\b(hf_[A-Za-z]{34})\b`},
+		{Name: "facebook_access_token", Keywords: []string{"eaacedeose0cba"}, Pattern: `\b(EAACEdEose0cBA[0-9A-Za-z]+)`},
+
+		// Tokens in general shapes.
+		{Name: "jwt", Keywords: []string{"eyj"}, Pattern: `\b(eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*)`},
+		{Name: "basic_auth", Keywords: []string{"basic"}, Pattern: `(?i)\bbasic\s+([A-Za-z0-9+/]{6,}={0,2})`, Verify: basicAuth},
+		{Name: "bearer_token", Keywords: []string{"bearer"}, Pattern: `(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{8,}=*)`, Verify: tokenLike},
+		{Name: "authorization_header", Keywords: []string{"authorization"},
+			Pattern: `(?i)authorization\\?["']?\s*[:=]\s*\\?["']?(?:(?:bearer|basic|token|digest|negotiate|apikey|sso-key|key|hmac)\s+)?([^\s"'\\,;]{8,})`,
+			Verify:  notPlaceholder},
+		{Name: "url_credentials", Keywords: []string{"://"},
+			Pattern: `[A-Za-z][A-Za-z0-9+.\-]{1,30}://[^\s:/?#@"'<>\[\]]*:([^\s/?#"'<>]+)@[A-Za-z0-9\[_]`, Verify: notPlaceholder},
+		{Name: "mysql_cli_password", Keywords: []string{"mysql", "mariadb"},
+			Pattern: `\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b[^\n|;&]*?\s-p("[^"]*"|'[^']*'|[^\s'"]+)`, Verify: notPlaceholder},
+		{Name: "sshpass_password", Keywords: []string{"sshpass"},
+			Pattern: `\bsshpass\s+-p\s*("[^"]*"|'[^']*'|[^\s'"]+)`, Verify: notPlaceholder},
+		{Name: "cli_secret_flag", Keywords: genericKeywords,
+			Pattern: `(--?[A-Za-z][A-Za-z0-9_.\-]*)(?:[ \t]+|=)("[^"\n]*"|'[^'\n]*'|[^\s"'\-][^\s"']*)`,
+			Verify:  cliFlag, AnchorAtKeyword: true},
+		{Name: "generic_secret", Keywords: genericKeywords,
+			Pattern: `(?i)([a-z0-9_.\-]+)(?:\\?["'])?[ \t]*(=>|:=|=|:)[ \t]*(?:"((?:[^"\\\n]|\\[^"])*)"|'([^'\n]*)'|\\"((?:[^"\\]|\\[^"])*)\\"|([^\s"'\\,;&}\]]+))`,
+			Verify:  genericAssignment, AnchorAtKeyword: true},
+	}
+}
+
+// stopWords are values that state something about a secret, not the secret.
+var stopWords = map[string]struct{}{}
+
+func init() {
+	for _, w := range strings.Fields(`true false null nil none yes no on off required optional changed updated
+		set unset done ok reset expired invalid incorrect hidden masked empty n/a na string omit undefined present
+		absent generated rotated bearer basic token digest secret password enabled disabled default prompt
+		missing provided supplied accepted rejected failed success redacted str int bool object`) {
+		stopWords[w] = struct{}{}
+	}
+}
+
+// isStructuralPlaceholder: nothing to hide (empty, a template or variable
+// reference, a mask, Ansible's no_log marker).
+func isStructuralPlaceholder(v string) bool {
+	if v == "" {
+		return true
+	}
+	for _, p := range []string{"${", "{{", "$(", "%(", "<", "#{", "%{", "[REDACTED", "(sensitive"} {
+		if strings.HasPrefix(v, p) {
+			return true
+		}
+	}
+	if v == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" {
+		return true
+	}
+	if v[0] == '$' && len(v) > 1 {
+		envRef := true
+		for i := 1; i < len(v); i++ {
+			c := v[i]
+			if !(isUpper(c) || isDigit(c) || c == '_') {
+				envRef = false
+				break
+			}
+		}
+		if envRef {
+			return true
+		}
+	}
+	same := true
+	for i := 1; i < len(v); i++ {
+		if v[i] != v[0] {
+			same = false
+			break
+		}
+	}
+	return same && len(v) > 2
+}
+
+// isPlaceholder adds, for secrets found in free text, words that describe a
+// secret and paths to files holding one.
+func isPlaceholder(v string) bool {
+	if isStructuralPlaceholder(v) {
+		return true
+	}
+	var buf [32]byte
+	if len(v) <= len(buf) {
+		if _, ok := stopWords[string(lowerInto(buf[:0], v))]; ok {
+			return true
+		}
+	}
+	if strings.HasPrefix(v, "/") || strings.HasPrefix(v, "~/") || strings.HasPrefix(v, "./") {
+		return true
+	}
+	return strings.Contains(v, "REDACTED")
+}
+
+func notPlaceholder(text string, m []int, _ *keyClassifier) (int, int, bool) {
+	start, end, _ := lastGroup(m)
+	start, end = unquote(text, start, end)
+	return start, end, !isPlaceholder(text[start:end])
+}
+
+func unquote(text string, start, end int) (int, int) {
+	if end-start >= 2 && (text[start] == '"' || text[start] == '\'') && text[end-1] == text[start] {
+		return start + 1, end - 1
+	}
+	return start, end
+}
+
+// tokenLike wants a digit or symbol so that prose ("bearer authentication")
+// is not taken for a token.
+func tokenLike(text string, m []int, kc *keyClassifier) (int, int, bool) {
+	start, end, ok := notPlaceholder(text, m, kc)
+	if !ok {
+		return 0, 0, false
+	}
+	for i := start; i < end; i++ {
+		if !isLower(text[i]) && !isUpper(text[i]) {
+			return start, end, true
+		}
+	}
+	return 0, 0, false
+}
+
+// basicAuth accepts only base64 of "user:password".
+func basicAuth(text string, m []int, _ *keyClassifier) (int, int, bool) {
+	start, end, _ := lastGroup(m)
+	dec, err := base64.StdEncoding.DecodeString(text[start:end])
+	if err != nil {
+		dec, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(text[start:end], "="))
+	}
+	if err != nil || !strings.Contains(string(dec), ":") {
+		return 0, 0, false
+	}
+	return start, end, true
+}
+
+// base64PrivateKey accepts base64 PEM blocks that hold a private key, not
+// certificates or public keys.
+func base64PrivateKey(text string, m []int, _ *keyClassifier) (int, int, bool) {
+	start, end := m[0], m[1]
+	head := text[start:min(end, start+64)]
+	head = head[:len(head)/4*4]
+	dec, _ := base64.StdEncoding.DecodeString(head)
+	if !strings.Contains(string(dec), "PRIVATE") {
+		return 0, 0, false
+	}
+	return start, end, true
+}
+
+// cliFlag: --password x, --api-key=x, where the flag names a secret.
+func cliFlag(text string, m []int, kc *keyClassifier) (int, int, bool) {
+	if m[0] > 0 && !strings.ContainsRune(" \t'\"=", rune(text[m[0]-1])) {
+		return 0, 0, false
+	}
+	flag := strings.TrimLeft(text[m[2]:m[3]], "-")
+	if !kc.IsSecret(flag) {
+		return 0, 0, false
+	}
+	start, end := unquote(text, m[4], m[5])
+	if isPlaceholder(text[start:end]) {
+		return 0, 0, false
+	}
+	return start, end, true
+}
+
+// genericAssignment: key=value, key: value, "key": "value" where the key
+// names a secret. Groups: 1 key, 2 separator, 3-6 value forms (6 bare).
+func genericAssignment(text string, m []int, kc *keyClassifier) (int, int, bool) {
+	key := text[m[2]:m[3]]
+	if !kc.IsSecret(strings.TrimLeft(key, "-._")) {
+		return 0, 0, false
+	}
+	start, end, _ := lastGroup(m)
+	value := text[start:end]
+	if isPlaceholder(value) {
+		return 0, 0, false
+	}
+	bare := m[12] >= 0
+	if bare {
+		// Short numbers are counts and lifetimes, not secrets, unless the key
+		// is a password.
+		if len(value) <= 5 && isAllDigits(value) && !strings.Contains(strings.ToLower(key), "pass") && !strings.Contains(strings.ToLower(key), "pwd") {
+			return 0, 0, false
+		}
+		// After a colon (YAML) the value is the rest of the line; one with
+		// spaces is prose ("password: must be 12 characters"), not a value.
+		if sep := text[m[4]:m[5]]; sep == ":" {
+			end = lineValueEnd(text, start)
+			if strings.ContainsAny(text[start:end], " \t") {
+				return 0, 0, false
+			}
+		}
+	}
+	return start, end, true
+}
+
+// lineValueEnd finds where an unquoted YAML-like value that starts at i ends.
+func lineValueEnd(text string, i int) int {
+	end := i
+	for ; i < len(text); i++ {
+		switch c := text[i]; c {
+		case '\n', '\r', '"', '\'', '}', ']', ',':
+			return end
+		case '\\':
+			if i+1 < len(text) && (text[i+1] == 'n' || text[i+1] == 'r' || text[i+1] == '"') {
+				return end
+			}
+		case '#':
+			if i > 0 && (text[i-1] == ' ' || text[i-1] == '\t') {
+				return end
+			}
+		case ' ', '\t':
+			continue
+		}
+		end = i + 1
+	}
+	return end
+}
+
+func isAllDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return s != ""
+}

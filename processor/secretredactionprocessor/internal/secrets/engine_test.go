@@ -1,0 +1,122 @@
+package secrets
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func newEngine(t testing.TB, opts Options) *Engine {
+	t.Helper()
+	e, err := New(opts)
+	require.NoError(t, err)
+	return e
+}
+
+func TestRedact(t *testing.T) {
+	e := newEngine(t, Options{})
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{"clean", "TASK [deploy : restart nginx] changed: [web-01]", "TASK [deploy : restart nginx] changed: [web-01]"},
+		{"env assignment", "DATABASE_PASSWORD=hunter2 ./migrate", "DATABASE_PASSWORD=[REDACTED:generic_secret] ./migrate"},
+		{"url credentials", "DATABASE_URL=postgres://app:s3cr3t-pw@db.internal:5432/app",
+			"DATABASE_URL=postgres://app:[REDACTED:url_credentials]@db.internal:5432/app"},
+		{"json", `{"api_key": "abcd1234efgh", "user": "bob"}`, `{"api_key": "[REDACTED:generic_secret]", "user": "bob"}`},
+		{"yaml", "db:\n  password: Tr0ub4dor&3\n  host: x", "db:\n  password: [REDACTED:generic_secret]\n  host: x"},
+		{"cli flag", "mytool --password 'p4ss w0rd' --verbose", "mytool --password '[REDACTED:cli_secret_flag]' --verbose"},
+		{"bearer", "curl -H 'Authorization: Bearer abc123def456ghi' https://api",
+			"curl -H 'Authorization: Bearer [REDACTED:bearer_token]' https://api"},
+		{"github", "token ghp_0123456789abcdefghijABCDEFGHIJ012345 used", "token [REDACTED:github_token] used"},
+		{"aws", "AKIAIOSFODNN7EXAMPLE", "[REDACTED:aws_access_key_id]"},
+		{"pem", "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\nabc\n-----END RSA PRIVATE KEY-----\ndone",
+			"key:\n[REDACTED:private_key]\ndone"},
+		{"task name", "TASK [Set database password] ***", "TASK [Set database password] ***"},
+		{"token ttl", "token_ttl: 3600", "token_ttl: 3600"},
+		{"uuid", "request 123e4567-e89b-12d3-a456-426614174000 ok", "request 123e4567-e89b-12d3-a456-426614174000 ok"},
+		{"prose colon", "password: must be at least 12 characters", "password: must be at least 12 characters"},
+		{"placeholder", "DB_PASSWORD=${DB_PASSWORD}", "DB_PASSWORD=${DB_PASSWORD}"},
+		{"password file", "--password-file /run/secrets/db", "--password-file /run/secrets/db"},
+		{"pwd env", "PWD=/home/deploy", "PWD=/home/deploy"},
+		{"certificate", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"},
+		{"mysql", "mysql -u root -pS3cretPw -h db", "mysql -u root -p[REDACTED:mysql_cli_password] -h db"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var tally Tally
+			got, changed := e.Redact(tt.in, &tally)
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, tt.in != tt.want, changed)
+			assert.Equal(t, strings.Count(tt.want, "[REDACTED:"), tally.Item)
+		})
+	}
+}
+
+func TestSecretKeys(t *testing.T) {
+	e := newEngine(t, Options{ExtraSecretKeys: []string{"Vendor_Blob"}})
+	secret := []string{"password", "db_password", "DB_PASSWORD", "dbPassword", "PGPASSWORD", "api_key", "apiKey", "x-api-key",
+		"APIKey", "Authorization", "set-cookie", "client_secret", "aws_secret_access_key", "ansible_become_pass",
+		"private_key", "token", "github.token", "credentials", "AccountKey", "vendor_blob", "my.vendor_blob.x"}
+	clean := []string{"", "deployment.id", "service.name", "token_ttl", "password_file", "secret_name", "secretName",
+		"PWD", "pass", "max_tokens", "key", "ssh_key_path", "cicd.pipeline.task.name", "author", "passed", "bypass",
+		"password_changed", "auth_type", "no_password", "token_expires_at", "monkey"}
+	for _, k := range secret {
+		assert.True(t, e.IsSecretKey(k), k)
+	}
+	for _, k := range clean {
+		assert.False(t, e.IsSecretKey(k), k)
+	}
+}
+
+func TestOptions(t *testing.T) {
+	e := newEngine(t, Options{
+		Disabled:      []string{"jwt"},
+		Extra:         []Rule{{Name: "acme_token", Keywords: []string{"acme_"}, Pattern: `acme_[0-9a-f]{16}`}},
+		AllowedValues: []*regexp.Regexp{regexp.MustCompile(`^hunter2$`)},
+		HashKey:       []byte("0123456789abcdef0123456789abcdef"),
+	})
+	var tally Tally
+	got, _ := e.Redact("x acme_0123456789abcdef y", &tally)
+	assert.Regexp(t, `^x \[REDACTED:acme_token:[0-9a-f]{12}\] y$`, got)
+	again, _ := e.Redact("acme_0123456789abcdef", &tally)
+	assert.Equal(t, got[2:len(got)-2], again, "same secret, same hash")
+	jwt := "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+	got, _ = e.Redact(jwt, &tally)
+	assert.Equal(t, jwt, got)
+	got, _ = e.Redact("password=hunter2", &tally)
+	assert.Equal(t, "password=hunter2", got)
+	assert.NotContains(t, e.RuleNames(), "jwt")
+
+	_, err := New(Options{Extra: []Rule{{Name: "broken", Pattern: `(`}}})
+	assert.ErrorContains(t, err, `"broken"`)
+}
+
+func TestRedactCleanDoesNotAllocate(t *testing.T) {
+	e := newEngine(t, Options{})
+	texts := []string{
+		"TASK [common : install packages] changed: [web-01] => (item=nginx)",
+		"commit 3f786850e387550fdab836ed7e6dc881de23001b deployed to production",
+		"token rotation is scheduled for 12:00",
+	}
+	for _, text := range texts {
+		var tally Tally
+		allocs := testing.AllocsPerRun(100, func() { e.Redact(text, &tally) })
+		assert.Zero(t, allocs, text)
+	}
+}
+
+func BenchmarkRedactClean(b *testing.B) {
+	e := newEngine(b, Options{})
+	text := strings.Repeat("TASK [deploy : restart service] changed: [web-01] ok=3 ", 40)
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	var tally Tally
+	for b.Loop() {
+		e.Redact(text, &tally)
+	}
+}

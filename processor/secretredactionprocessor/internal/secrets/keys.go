@@ -1,0 +1,213 @@
+package secrets
+
+import (
+	"strings"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/processor/secretredactionprocessor/internal/keywords"
+)
+
+// secretWords are words (or adjacent words joined) of a key that make its
+// value a secret.
+var secretWords = []string{
+	"password", "passwords", "passwd", "passphrase", "pwd", "pass",
+	"secret", "secrets", "token", "auth", "authorization", "cookie", "cookies",
+	"credential", "credentials", "creds", "jwt", "bearer",
+	"apikey", "privatekey", "privkey", "secretkey", "accesskey", "authkey",
+	"signingkey", "encryptionkey", "masterkey", "sessionkey", "accountkey",
+	"connectionstring", "setcookie",
+}
+
+// embeddedWords make a key secret even inside a longer word (PGPASSWORD,
+// dbpassword, clientsecret).
+var embeddedWords = []string{"password", "passwd", "passphrase", "secret"}
+
+// metadataWords, as the last word of a key, say the value describes a secret
+// rather than being one (token_ttl, password_file, secret_name).
+var metadataWords = map[string]struct{}{}
+
+func init() {
+	for _, w := range strings.Fields(`ttl expiry expires expiration expire exp expiresin length len size count
+		file files path dir filename name names type id ids enabled enable disabled required policy min max
+		timeout age url uri endpoint hint set changed updated rotation rotated at time date format method mode
+		provider prompt strength version env source ref location algorithm algo header field param kind used
+		usage limit seconds secs days hours minutes interval period stdin from strategy store backend manager
+		template label labels annotation present exists valid validity`) {
+		metadataWords[w] = struct{}{}
+	}
+}
+
+// keyClassifier decides whether a key (attribute, map key, or the key of an
+// assignment found in text) names a secret.
+type keyClassifier struct {
+	stems   *keywords.Matcher // cheap reject: keys with no stem are never secret
+	words   map[string]struct{}
+	extra   map[string]struct{}
+	embeds  []string
+	allowed map[string]struct{}
+}
+
+func newKeyClassifier(extraKeys []string) (*keyClassifier, error) {
+	kc := &keyClassifier{
+		words:  map[string]struct{}{},
+		extra:  map[string]struct{}{},
+		embeds: embeddedWords,
+	}
+	stems := []string{"pass", "pwd", "secret", "token", "key", "auth", "cookie", "cred", "jwt", "bearer", "connectionstring"}
+	for _, w := range secretWords {
+		kc.words[w] = struct{}{}
+	}
+	for _, k := range extraKeys {
+		normalized := normalizeKey(k)
+		if normalized == "" {
+			continue
+		}
+		kc.extra[normalized] = struct{}{}
+		stems = append(stems, strings.FieldsFunc(strings.ToLower(k), func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
+		})...)
+	}
+	m, err := keywords.New([][]string{stems})
+	if err != nil {
+		return nil, err
+	}
+	kc.stems = m
+	return kc, nil
+}
+
+const maxKeyWords = 16
+
+// IsSecret reports whether the value under key is a secret.
+func (kc *keyClassifier) IsSecret(key string) bool {
+	if key == "" {
+		return false
+	}
+	var found keywords.Set
+	kc.stems.Scan(key, &found)
+	if found.Empty() {
+		return false
+	}
+	var buf [128]byte
+	lowered := lowerInto(buf[:0], key)
+	var words [maxKeyWords][2]int
+	n := splitWords(key, &words)
+	if n == 0 {
+		return false
+	}
+	last := lowered[words[n-1][0]:words[n-1][1]]
+	if _, ok := metadataWords[string(last)]; ok {
+		return false
+	}
+	if n == 1 {
+		// Alone, these name something else: $PWD is a directory, PASS a result.
+		switch string(last) {
+		case "pwd", "oldpwd", "pass":
+			return false
+		}
+	}
+	if string(lowered[words[0][0]:words[0][1]]) == "no" {
+		return false // --no-password
+	}
+	for i := 0; i < n; i++ {
+		w := lowered[words[i][0]:words[i][1]]
+		if kc.isWord(w) {
+			return true
+		}
+		// Adjacent words joined: api_key, private-key, AccountKey, and user
+		// key names of up to three words.
+		var joined [128]byte
+		p := append(joined[:0], w...)
+		for j := i + 1; j < n && j < i+3; j++ {
+			p = append(p, lowered[words[j][0]:words[j][1]]...)
+			if kc.isWord(p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// normalizeKey lower-cases a configured key name and drops separators, the
+// form in which IsSecret compares joined words.
+func normalizeKey(k string) string {
+	var b strings.Builder
+	for i := 0; i < len(k); i++ {
+		if c := lowerByte(k[i]); isLower(c) || isDigit(c) {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func (kc *keyClassifier) isWord(w []byte) bool {
+	if _, ok := kc.words[string(w)]; ok {
+		return true
+	}
+	if _, ok := kc.extra[string(w)]; ok {
+		return true
+	}
+	for _, e := range kc.embeds {
+		if len(w) > len(e) && strings.Contains(string(w), e) {
+			return true
+		}
+	}
+	return false
+}
+
+// lowerInto appends the ASCII lower case of s (at most cap(dst) bytes) to dst.
+func lowerInto(dst []byte, s string) []byte {
+	if len(s) > cap(dst) {
+		s = s[:cap(dst)]
+	}
+	for i := 0; i < len(s); i++ {
+		dst = append(dst, lowerByte(s[i]))
+	}
+	return dst
+}
+
+func lowerByte(b byte) byte {
+	if 'A' <= b && b <= 'Z' {
+		return b + 'a' - 'A'
+	}
+	return b
+}
+
+func isLower(b byte) bool { return 'a' <= b && b <= 'z' }
+func isUpper(b byte) bool { return 'A' <= b && b <= 'Z' }
+func isDigit(b byte) bool { return '0' <= b && b <= '9' }
+func isAlnum(b byte) bool { return isLower(b) || isUpper(b) || isDigit(b) }
+
+// splitWords splits a key into words at non-alphanumerics and camelCase
+// boundaries (dbPassword, APIKey, AWS_SECRET_ACCESS_KEY), within the first
+// 128 bytes.
+func splitWords(key string, words *[maxKeyWords][2]int) int {
+	if len(key) > 128 {
+		key = key[:128]
+	}
+	n := 0
+	start := -1
+	for i := 0; i <= len(key); i++ {
+		boundary := i == len(key) || !isAlnum(key[i])
+		camel := false
+		if !boundary && start >= 0 && i > start {
+			prev := key[i-1]
+			if isUpper(key[i]) && (isLower(prev) || isDigit(prev)) {
+				camel = true
+			}
+			if isUpper(key[i]) && isUpper(prev) && i+1 < len(key) && isLower(key[i+1]) {
+				camel = true
+			}
+		}
+		if (boundary || camel) && start >= 0 {
+			if n == maxKeyWords {
+				return n
+			}
+			words[n] = [2]int{start, i}
+			n++
+			start = -1
+		}
+		if !boundary && start < 0 {
+			start = i
+		}
+	}
+	return n
+}
