@@ -82,6 +82,15 @@ func (m *Masker) String(s string) string {
 	return urlPassword.ReplaceAllString(s, "${1}"+Placeholder+"@")
 }
 
+// Values replaces only the known secret values in s, not patterns. Use it
+// on structured text such as JSON, where a pattern could break the syntax.
+func (m *Masker) Values(s string) string {
+	if m != nil && m.replacer != nil {
+		return m.replacer.Replace(s)
+	}
+	return s
+}
+
 // Value masks the value of a variable: wholly when its name looks secret.
 func (m *Masker) Value(name, value string, looksSecret func(string) bool) string {
 	if looksSecret(name) && value != "" {

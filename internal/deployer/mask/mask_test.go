@@ -63,3 +63,9 @@ func BenchmarkString(b *testing.B) {
 		_ = m.String(line)
 	}
 }
+
+func TestValuesKeepsJSONValid(t *testing.T) {
+	m := New("hunter2-long")
+	assert.Equal(t, `{"password": "x", "cmd": "login ***"}`, m.Values(`{"password": "x", "cmd": "login hunter2-long"}`))
+	assert.Equal(t, "a", (*Masker)(nil).Values("a"))
+}
