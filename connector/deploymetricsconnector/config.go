@@ -156,8 +156,8 @@ func defaultStepNameRules() []StepNameRule {
 		{Pattern: `[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`, Replacement: "{uuid}"},
 		{Pattern: `\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b`, Replacement: "{ip}"},
 		{Pattern: `\b[A-Za-z0-9-]+(\.[A-Za-z0-9-]+){2,}\b`, Replacement: "{host}"},
-		{Pattern: `\b[0-9a-f]{7,64}\b`, Replacement: "{hex}"},
 		{Pattern: `\b\d{4,}\b`, Replacement: "{n}"},
+		{Pattern: `\b[0-9a-f]{7,64}\b`, Replacement: "{hex}"},
 	}
 }
 
@@ -190,7 +190,7 @@ func createDefaultConfig() *Config {
 			Service:      deployattr.ServiceName,
 			Environment:  deployattr.DeploymentEnvironment,
 			DeploymentID: deployattr.DeploymentID,
-			Status:       []string{deployattr.Status, deployattr.PipelineResult, deployattr.TaskRunResult},
+			Status:       []string{deployattr.Status, deployattr.PipelineResult, deployattr.TaskRunResult, deployattr.DeploymentStatus},
 			StepName:     deployattr.TaskName,
 			ErrorType:    deployattr.ErrorType,
 			CommitTime:   deployattr.VCSRevisionTime,

@@ -390,6 +390,8 @@ func (e *engine) flush(c *counts) pmetric.Metrics {
 		}
 	}
 
+	e.expire(nowNanos)
+
 	md := pmetric.NewMetrics()
 	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
 	sm.Scope().SetName(scopeName)
@@ -471,7 +473,6 @@ func (e *engine) flush(c *counts) pmetric.Metrics {
 			}
 		}
 	}
-	e.expire(nowNanos)
 	return md
 }
 

@@ -1,0 +1,252 @@
+package deploymetricsconnector
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployattr"
+)
+
+func TestActiveDeployments(t *testing.T) {
+	started := func(id string, at time.Duration) lifecycleLog {
+		return lifecycleLog{action: "deployment.started", id: id, service: "shop", env: "prod", at: t0.Add(at)}
+	}
+	finished := func(id string, at time.Duration) lifecycleLog {
+		return lifecycleLog{action: "deployment.finished", id: id, service: "shop", env: "prod", at: t0.Add(at)}
+	}
+	span := func(id string) testDeployment {
+		return testDeployment{id: id, service: "shop", env: "prod", status: "success", end: t0, took: time.Minute}
+	}
+	type step struct {
+		logs    []lifecycleLog
+		spans   []testDeployment
+		advance time.Duration
+	}
+	tests := []struct {
+		name       string
+		maxTracked int
+		steps      []step
+		want       int64
+		timedOut   int64
+	}{
+		{name: "started raises", steps: []step{{logs: []lifecycleLog{started("1", -time.Minute), started("2", 0)}}}, want: 2},
+		{name: "duplicate start counts once", steps: []step{{logs: []lifecycleLog{started("1", 0), started("1", 0)}}}, want: 1},
+		{name: "finish log lowers", steps: []step{{logs: []lifecycleLog{started("1", 0), finished("1", time.Minute)}}}, want: 0},
+		{name: "deployment span lowers", steps: []step{{logs: []lifecycleLog{started("1", 0)}}, {spans: []testDeployment{span("1")}}}, want: 0},
+		{
+			name:  "span and log both finish, lowered once",
+			steps: []step{{logs: []lifecycleLog{started("1", 0), started("2", 0)}}, {spans: []testDeployment{span("1")}}, {logs: []lifecycleLog{finished("1", time.Minute)}}},
+			want:  1,
+		},
+		{name: "finish before start never raises", steps: []step{{logs: []lifecycleLog{finished("1", time.Minute)}}, {logs: []lifecycleLog{started("1", 0)}}}, want: 0},
+		{name: "timeout lowers", steps: []step{{logs: []lifecycleLog{started("1", 0)}}, {advance: 2*time.Hour + time.Second}}, want: 0, timedOut: 1},
+		{name: "start older than the timeout is not counted", steps: []step{{logs: []lifecycleLog{started("1", -3 * time.Hour)}}}, want: 0},
+		{name: "max tracked", maxTracked: 2, steps: []step{{logs: []lifecycleLog{started("1", 0), started("2", 0), started("3", 0)}}}, want: 2},
+		{name: "other actions ignored", steps: []step{{logs: []lifecycleLog{{action: "step.started", id: "1", service: "shop", env: "prod", at: t0}}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e, clk := newTestEngine(t, func(c *Config) {
+				if tt.maxTracked > 0 {
+					c.ActiveDeployments.MaxTracked = tt.maxTracked
+				}
+			})
+			var c counts
+			for _, s := range tt.steps {
+				e.consumeLogs(logs(s.logs...), &c)
+				e.consumeTraces(traces(s.spans...), &c)
+				clk.advance(s.advance)
+			}
+			md := e.flush(&c)
+			assert.Equal(t, tt.timedOut, c.timedOut)
+			if tt.want == 0 && !hasMetric(md, metricActiveDeployments) {
+				return
+			}
+			p := point(t, md, metricActiveDeployments, map[string]any{"service": "shop", "environment": "prod"})
+			assert.Equal(t, tt.want, *p.Value)
+		})
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	e, clk := newTestEngine(t, func(c *Config) { c.SeriesExpiration = time.Hour })
+	var c counts
+	e.consumeLogs(logs(lifecycleLog{action: "deployment.started", id: "running", service: "slow", env: "prod", at: t0}), &c)
+	e.consumeTraces(traces(testDeployment{id: "1", service: "shop", env: "prod", status: "failure", end: t0, took: time.Minute, steps: threeSteps}), &c)
+	clk.advance(30 * time.Minute)
+	e.consumeTraces(traces(testDeployment{id: "2", service: "api", env: "prod", status: "success", end: clk.t, took: time.Minute}), &c)
+	clk.advance(31 * time.Minute)
+	md := e.flush(&c)
+
+	assert.Equal(t, []string{"api"}, servicesOf(md, metricDeployments), "shop idled past the expiration")
+	assert.False(t, hasMetric(md, metricStepDuration))
+	p := point(t, md, metricActiveDeployments, map[string]any{"service": "slow", "environment": "prod"})
+	assert.Equal(t, int64(1), *p.Value, "a gauge with deployments in flight never expires")
+
+	// A series that comes back starts afresh, with a new start time.
+	e.consumeTraces(traces(testDeployment{id: "3", service: "shop", env: "prod", status: "failure", end: clk.t, took: time.Minute}), &c)
+	clk.advance(time.Second)
+	md = e.flush(&c)
+	p = point(t, md, metricDeployments, map[string]any{"service": "shop", "environment": "prod", "status": "failure"})
+	assert.Equal(t, int64(1), *p.Value)
+	assert.Equal(t, "2026-03-02T11:01:00Z", p.Start)
+	// The restore history outlives the series: the failure streak of
+	// deployment 1 is still open, so a success closes it.
+	e.consumeTraces(traces(testDeployment{id: "4", service: "shop", env: "prod", status: "success", end: clk.t, took: time.Minute}), &c)
+	md = e.flush(&c)
+	p = point(t, md, metricTimeToRestore, map[string]any{"service": "shop", "environment": "prod"})
+	assert.Equal(t, clk.t.Sub(t0).Seconds(), *p.Sum)
+}
+
+func servicesOf(md pmetric.Metrics, metric string) []string {
+	var out []string
+	for _, m := range dump(md) {
+		if m.Name == metric {
+			for _, p := range m.Points {
+				out = append(out, p.Attributes["service"].(string))
+			}
+		}
+	}
+	return out
+}
+
+func TestCumulativeStartStaysFixed(t *testing.T) {
+	e, clk := newTestEngine(t, nil)
+	var c counts
+	d := testDeployment{id: "1", service: "shop", env: "prod", status: "success", end: t0, took: time.Minute}
+	e.consumeTraces(traces(d), &c)
+	clk.advance(15 * time.Second)
+	first := point(t, e.flush(&c), metricDeployments, map[string]any{"service": "shop", "environment": "prod", "status": "success"})
+	d.id = "2"
+	e.consumeTraces(traces(d), &c)
+	clk.advance(15 * time.Second)
+	md := e.flush(&c)
+	second := point(t, md, metricDeployments, map[string]any{"service": "shop", "environment": "prod", "status": "success"})
+	assert.Equal(t, first.Start, second.Start)
+	assert.Equal(t, int64(2), *second.Value)
+	// Exemplars go out once, with the flush after their observation.
+	clk.advance(15 * time.Second)
+	third := point(t, e.flush(&c), metricDeploymentDuration, map[string]any{"service": "shop", "environment": "prod", "status": "success"})
+	assert.Empty(t, third.Exemplars)
+	assert.Equal(t, uint64(2), *third.Count)
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		name  string
+		attrs map[string]any
+		want  spanClass
+	}{
+		{"fastdeploy deployment", map[string]any{deployattr.SpanKind: "deployment", deployattr.DeploymentID: "1"}, spanDeployment},
+		{"fastdeploy step", map[string]any{deployattr.SpanKind: "step", deployattr.TaskName: "build", deployattr.DeploymentID: "1"}, spanStep},
+		{"fastdeploy subprocess", map[string]any{deployattr.SpanKind: "subprocess", deployattr.DeploymentID: "1"}, spanIgnored},
+		{"ansible task", map[string]any{deployattr.SpanKind: "ansible.task", deployattr.TaskName: "x"}, spanIgnored},
+		{"other source deployment", map[string]any{deployattr.DeploymentID: "1", deployattr.PipelineName: "ci"}, spanDeployment},
+		{"other source step", map[string]any{deployattr.TaskName: "test", deployattr.DeploymentID: "1"}, spanStep},
+		{"http span", map[string]any{"http.request.method": "GET"}, spanIgnored},
+	}
+	e, _ := newTestEngine(t, nil)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := pcommon.NewMap()
+			require.NoError(t, m.FromRaw(tt.attrs))
+			assert.Equal(t, tt.want, e.classify(m))
+		})
+	}
+}
+
+func TestSpanStatus(t *testing.T) {
+	tests := []struct {
+		name  string
+		attrs map[string]any
+		code  ptrace.StatusCode
+		want  string
+	}{
+		{"fastdeploy word wins", map[string]any{deployattr.Status: "cancelled", deployattr.PipelineResult: "failure"}, ptrace.StatusCodeError, statusCancelled},
+		{"pipeline result", map[string]any{deployattr.PipelineResult: "cancellation"}, ptrace.StatusCodeUnset, statusCancelled},
+		{"task run result", map[string]any{deployattr.TaskRunResult: "skip"}, ptrace.StatusCodeUnset, statusSkipped},
+		{"semconv deployment status", map[string]any{deployattr.DeploymentStatus: "Succeeded"}, ptrace.StatusCodeUnset, statusSuccess},
+		{"unknown word falls through", map[string]any{deployattr.Status: "weird"}, ptrace.StatusCodeError, statusFailure},
+		{"span status ok", nil, ptrace.StatusCodeOk, statusSuccess},
+		{"span status unset", nil, ptrace.StatusCodeUnset, statusUnknown},
+	}
+	keys := createDefaultConfig().Attributes.Status
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := pcommon.NewMap()
+			require.NoError(t, m.FromRaw(tt.attrs))
+			st := ptrace.NewStatus()
+			st.SetCode(tt.code)
+			assert.Equal(t, tt.want, spanStatus(m, keys, st))
+		})
+	}
+}
+
+func TestStepNames(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"build", "build"},
+		{"restart web-01.prod.example.com", "restart {host}"},
+		{"push to 10.0.3.17:5000", "push to {ip}"},
+		{"run job 5f0c8d2e-1a2b-4c3d-9e8f-0123456789ab", "run job {uuid}"},
+		{"checkout 4f2c9e1b7a", "checkout {hex}"},
+		{"migrate 20260301", "migrate {n}"},
+		{"python3 setup step 2", "python3 setup step 2"},
+	}
+	n, err := newStepNamer(createDefaultConfig().StepNames)
+	require.NoError(t, err)
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got := n.normalize(tt.in)
+			assert.Equal(t, tt.want, got)
+			assert.LessOrEqual(t, len(got), 64)
+			assert.Equal(t, got, n.normalize(tt.in), "cached result is the same")
+		})
+	}
+}
+
+func TestStepNameTruncatesOnRuneBoundary(t *testing.T) {
+	n, err := newStepNamer(StepNamesConfig{MaxLength: 5})
+	require.NoError(t, err)
+	assert.Equal(t, "abé", n.normalize("abééé"), "5 bytes would split the second é")
+}
+
+func TestRestoreHistoryEviction(t *testing.T) {
+	// With room for two outcomes, a long streak's first failure is evicted
+	// but still ends up as the streak start.
+	var h restoreHistory
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	for m := 0; m < 5; m++ {
+		rec, _ := h.insert(outcome{end: at(m), failing: true}, 2)
+		assert.Nil(t, rec)
+	}
+	rec, start := h.insert(outcome{end: at(10)}, 2)
+	require.NotNil(t, rec)
+	assert.Equal(t, at(0), start)
+	assert.Len(t, h.outcomes, 2)
+	// After a success is evicted the carried streak is forgotten.
+	rec, _ = h.insert(outcome{end: at(11)}, 2)
+	assert.Nil(t, rec)
+	h.insert(outcome{end: at(12), failing: true}, 2)
+	rec, start = h.insert(outcome{end: at(13)}, 2)
+	require.NotNil(t, rec)
+	assert.Equal(t, at(12), start)
+}
+
+func TestDedupWindowIsBounded(t *testing.T) {
+	d := newSpanDedup(3)
+	ids := make([]pcommon.SpanID, 5)
+	for i := range ids {
+		ids[i] = pcommon.SpanID{byte(i + 1)}
+		assert.False(t, d.seen(pcommon.TraceID{1}, ids[i]))
+	}
+	assert.Len(t, d.set, 3)
+	assert.True(t, d.seen(pcommon.TraceID{1}, ids[4]))
+	assert.False(t, d.seen(pcommon.TraceID{1}, ids[0]), "fell out of the window")
+}
