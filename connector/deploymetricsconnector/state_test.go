@@ -46,7 +46,7 @@ func TestActiveDeployments(t *testing.T) {
 		},
 		{name: "finish before start never raises", steps: []step{{logs: []lifecycleLog{finished("1", time.Minute)}}, {logs: []lifecycleLog{started("1", 0)}}}, want: 0},
 		{name: "timeout lowers", steps: []step{{logs: []lifecycleLog{started("1", 0)}}, {advance: 2*time.Hour + time.Second}}, want: 0, timedOut: 1},
-		{name: "start older than the timeout is not counted", steps: []step{{logs: []lifecycleLog{started("1", -3 * time.Hour)}}}, want: 0},
+		{name: "start older than the timeout is not counted", steps: []step{{logs: []lifecycleLog{started("1", -3*time.Hour)}}}, want: 0},
 		{name: "max tracked", maxTracked: 2, steps: []step{{logs: []lifecycleLog{started("1", 0), started("2", 0), started("3", 0)}}}, want: 2},
 		{name: "other actions ignored", steps: []step{{logs: []lifecycleLog{{action: "step.started", id: "1", service: "shop", env: "prod", at: t0}}}}},
 	}
