@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployevent"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
 )
 
 // requestError is a refusal that goes back to the client as a JSON body
@@ -95,6 +96,9 @@ func jsonItems(body []byte, fn func(raw json.RawMessage, line, index int) *reque
 		if err := dec.Decode(&raw); err != nil {
 			if errors.Is(err, io.EOF) && !inArray {
 				return nil
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return malformed(line, index, "", "invalid JSON: the item starting here is incomplete")
 			}
 			return syntaxError(body, err, index)
 		}
@@ -225,6 +229,11 @@ func decodeLifecycle(body []byte) ([]deployevent.Event, *requestError) {
 				return invalid(line, index, fe.Field, fe.Reason)
 			}
 			return invalid(line, index, "", err.Error())
+		}
+		if ev.Traceparent != "" {
+			if _, _, err := deploytrace.ParseTraceparent(ev.Traceparent); err != nil {
+				return invalid(line, index, "traceparent", "want 00-<32 hex trace id>-<16 hex span id>-<2 hex flags>")
+			}
 		}
 		events = append(events, ev)
 		return nil

@@ -33,6 +33,7 @@ type tracker struct {
 	deployments map[string]*deploymentState
 	steps       map[stepKey]*stepState
 	finished    *boundedSet[string, finishedDeployment]
+	closedSteps *boundedSet[stepKey, closedStep]
 	delivered   *boundedSet[string, struct{}]
 	version     string
 }
@@ -89,6 +90,7 @@ func newTracker(timeout time.Duration, dedupWindow int, version string) *tracker
 		deployments: map[string]*deploymentState{},
 		steps:       map[stepKey]*stepState{},
 		finished:    newBoundedSet[string, finishedDeployment](remember),
+		closedSteps: newBoundedSet[stepKey, closedStep](remember),
 		delivered:   newBoundedSet[string, struct{}](dedupWindow),
 		version:     version,
 	}
@@ -109,6 +111,7 @@ type txn struct {
 	deployments map[string]*deploymentState // nil value: removed
 	steps       map[stepKey]*stepState      // nil value: removed
 	finished    map[string]finishedDeployment
+	closedSteps map[stepKey]closedStep
 	delivered   []string
 	duplicates  int
 	accepted    int
@@ -125,6 +128,7 @@ func (t *tracker) begin(now time.Time) *txn {
 		deployments: map[string]*deploymentState{},
 		steps:       map[stepKey]*stepState{},
 		finished:    map[string]finishedDeployment{},
+		closedSteps: map[stepKey]closedStep{},
 	}
 }
 
@@ -152,6 +156,9 @@ func (x *txn) commit() {
 	}
 	for id, f := range x.finished {
 		t.finished.put(id, f)
+	}
+	for k, c := range x.closedSteps {
+		t.closedSteps.put(k, c)
 	}
 	for _, id := range x.delivered {
 		t.delivered.put(id, struct{}{})
@@ -204,6 +211,20 @@ func (x *txn) finishedDeployment(id string) (finishedDeployment, bool) {
 		return f, true
 	}
 	return x.t.finished.get(id)
+}
+
+type closedStep struct {
+	position   int
+	ranCommand bool
+}
+
+// closedStep finds a recently finished step; position -1 looks it up by
+// name alone.
+func (x *txn) closedStep(k stepKey) (closedStep, bool) {
+	if c, ok := x.closedSteps[k]; ok {
+		return c, true
+	}
+	return x.t.closedSteps.get(k)
 }
 
 func (x *txn) step(k stepKey) *stepState {
@@ -314,8 +335,8 @@ func earlier(a, b time.Time) time.Time {
 }
 
 // adoptTraceparent lets an event's traceparent name the trace. The first
-// traceparent wins; its span becomes the deployment's parent unless it is
-// the deployment span itself, which a client may send back to us.
+// traceparent wins; its span becomes the deployment's parent when it comes
+// from upstream (a CI job that triggered the deployment).
 func (d *deploymentState) adoptTraceparent(tp string) {
 	if tp == "" || d.explicit {
 		return
@@ -325,7 +346,10 @@ func (d *deploymentState) adoptTraceparent(tp string) {
 		return // validated on decode
 	}
 	d.trace, d.explicit = trace, true
-	if span != deploytrace.DeploymentSpanID(trace, string(d.info.ID)) {
+	// A trace derived from this deployment's id means the client computed
+	// our ids itself (the bundled deployer does): its span is one of ours,
+	// not an upstream parent.
+	if trace != deploytrace.DeploymentTraceID(string(d.info.ID)) && span != deploytrace.DeploymentSpanID(trace, string(d.info.ID)) {
 		d.parent = span
 	}
 }
@@ -393,6 +417,10 @@ func (x *txn) lifecycle(ev *deployevent.Event) {
 			end = start
 		}
 		x.steps[k] = nil
+		closed := closedStep{position: step.Position, ranCommand: step.Command != ""}
+		x.closedSteps[k] = closed
+		// Also findable by name alone, for Ansible posts that name no position.
+		x.closedSteps[stepKey{deployment: id, name: step.Name, position: -1}] = closed
 		if deployevent.IsFailure(step.State) && d.failedStep == "" {
 			d.failedStep = step.Name
 		}

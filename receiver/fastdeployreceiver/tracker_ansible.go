@@ -64,23 +64,28 @@ func (x *txn) ansibleParent(d *deploymentState, target ansibleTarget, tasks []an
 	}
 	id := string(d.info.ID)
 	if target.step != "" {
-		pos := 0
-		var open *stepState
+		k := stepKey{deployment: id, name: target.step, position: -1}
 		if target.stepPosition != nil {
-			pos = *target.stepPosition
-			open = x.step(stepKey{deployment: id, name: target.step, position: pos})
+			k.position = *target.stepPosition
 		} else {
-			for _, k := range x.openSteps(id) {
-				if k.name == target.step {
-					pos, open = k.position, x.step(k)
+			for _, open := range x.openSteps(id) {
+				if open.name == target.step {
+					k.position = open.position
 					break
 				}
 			}
 		}
-		if open != nil && open.step.Command != "" {
-			return deploytrace.SubprocessSpanID(d.trace, id, target.step, pos), false
+		ranCommand := false
+		if s := x.step(k); s != nil {
+			ranCommand = s.step.Command != ""
+		} else if c, ok := x.closedStep(k); ok {
+			k.position, ranCommand = c.position, c.ranCommand
 		}
-		return deploytrace.StepSpanID(d.trace, id, target.step, pos), false
+		k.position = max(k.position, 0)
+		if ranCommand {
+			return deploytrace.SubprocessSpanID(d.trace, id, k.name, k.position), false
+		}
+		return deploytrace.StepSpanID(d.trace, id, k.name, k.position), false
 	}
 	var ext extent
 	for _, t := range tasks {

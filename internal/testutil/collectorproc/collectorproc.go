@@ -1,0 +1,150 @@
+// Package collectorproc runs the built collector binary for end-to-end
+// tests: a config from a template, free loopback ports, a health wait, and a
+// SIGTERM with a deadline at the end.
+package collectorproc
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Binary returns the collector binary named by FASTDEPLOY_COLLECTOR, or
+// skips the test with the command that builds it.
+func Binary(t testing.TB) string {
+	t.Helper()
+	bin := os.Getenv("FASTDEPLOY_COLLECTOR")
+	if bin == "" {
+		t.Skip("FASTDEPLOY_COLLECTOR is not set: run `make e2e-test`, which builds the collector first")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("collector binary: %v", err)
+	}
+	return bin
+}
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Process is a running collector.
+type Process struct {
+	cmd    *exec.Cmd
+	output *lockedBuffer
+	done   chan struct{}
+	err    error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Start writes config to a temporary file, starts the collector with it and
+// waits until healthURL answers 200. The process is stopped at cleanup.
+func Start(t testing.TB, bin, config, healthURL string) *Process {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "collector.yaml")
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := &Process{output: &lockedBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, "--config", path)
+	p.cmd.Stdout = p.output
+	p.cmd.Stderr = p.output
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start collector: %v", err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.Stop(t)
+		if t.Failed() {
+			t.Logf("collector output:\n%s", p.Output())
+		}
+	})
+	if err := p.waitHealthy(healthURL, 60*time.Second); err != nil {
+		t.Fatalf("collector did not become healthy: %v\n%s", err, p.Output())
+	}
+	return p
+}
+
+func (p *Process) waitHealthy(url string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	ticker := time.NewTicker(50 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("collector exited: %v", p.err)
+		case <-ctx.Done():
+			return fmt.Errorf("health at %s: %w", url, ctx.Err())
+		case <-ticker.C:
+		}
+	}
+}
+
+// Output is what the collector printed so far.
+func (p *Process) Output() string { return p.output.String() }
+
+// Stop sends SIGTERM and waits up to 30 s, then kills.
+func (p *Process) Stop(t testing.TB) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		t.Errorf("collector did not stop within 30s of SIGTERM")
+	}
+}
+
+// Kill sends SIGKILL, as a crash would, and waits for the exit.
+func (p *Process) Kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}

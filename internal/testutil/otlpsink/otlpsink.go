@@ -1,0 +1,203 @@
+// Package otlpsink is an OTLP/HTTP server for tests: the collector's
+// otlphttp exporter points at it and tests read what arrived. It stands in
+// for a tracing backend where contrib's file exporter cannot be had.
+package otlpsink
+
+import (
+	"compress/gzip"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+)
+
+// Sink collects what OTLP/HTTP exporters send to it.
+type Sink struct {
+	srv      *http.Server
+	ln       net.Listener
+	mu       sync.Mutex
+	traces   []ptrace.Traces
+	logs     []plog.Logs
+	metrics  []pmetric.Metrics
+	changed  chan struct{}
+	refusing bool
+}
+
+// Start listens on a free loopback port.
+func Start() (*Sink, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &Sink{ln: ln, changed: make(chan struct{})}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/traces", s.handle(func(b []byte) error {
+		req := ptraceotlp.NewExportRequest()
+		if err := req.UnmarshalProto(b); err != nil {
+			return err
+		}
+		s.traces = append(s.traces, req.Traces())
+		return nil
+	}))
+	mux.HandleFunc("/v1/logs", s.handle(func(b []byte) error {
+		req := plogotlp.NewExportRequest()
+		if err := req.UnmarshalProto(b); err != nil {
+			return err
+		}
+		s.logs = append(s.logs, req.Logs())
+		return nil
+	}))
+	mux.HandleFunc("/v1/metrics", s.handle(func(b []byte) error {
+		req := pmetricotlp.NewExportRequest()
+		if err := req.UnmarshalProto(b); err != nil {
+			return err
+		}
+		s.metrics = append(s.metrics, req.Metrics())
+		return nil
+	}))
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// Endpoint is the base URL for an otlphttp exporter.
+func (s *Sink) Endpoint() string { return "http://" + s.ln.Addr().String() }
+
+// SetRefusing makes the sink answer 503, as a backend that is down would.
+func (s *Sink) SetRefusing(refuse bool) {
+	s.mu.Lock()
+	s.refusing = refuse
+	s.mu.Unlock()
+}
+
+func (s *Sink) handle(store func([]byte) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var body io.Reader = r.Body
+		if r.Header.Get("Content-Encoding") == "gzip" {
+			gz, err := gzip.NewReader(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			defer gz.Close()
+			body = gz
+		}
+		b, err := io.ReadAll(body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.mu.Lock()
+		if s.refusing {
+			s.mu.Unlock()
+			http.Error(w, "refusing", http.StatusServiceUnavailable)
+			return
+		}
+		err = store(b)
+		if err == nil {
+			close(s.changed)
+			s.changed = make(chan struct{})
+		}
+		s.mu.Unlock()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// Spans returns every span received so far, flattened with its resource.
+func (s *Sink) Spans() []Span {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Span
+	for _, t := range s.traces {
+		for i := 0; i < t.ResourceSpans().Len(); i++ {
+			rs := t.ResourceSpans().At(i)
+			for j := 0; j < rs.ScopeSpans().Len(); j++ {
+				ss := rs.ScopeSpans().At(j)
+				for k := 0; k < ss.Spans().Len(); k++ {
+					out = append(out, Span{Resource: rs.Resource().Attributes().AsRaw(), Span: ss.Spans().At(k)})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Logs returns every log record received so far, with its resource.
+func (s *Sink) Logs() []LogRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []LogRecord
+	for _, l := range s.logs {
+		for i := 0; i < l.ResourceLogs().Len(); i++ {
+			rl := l.ResourceLogs().At(i)
+			for j := 0; j < rl.ScopeLogs().Len(); j++ {
+				sl := rl.ScopeLogs().At(j)
+				for k := 0; k < sl.LogRecords().Len(); k++ {
+					out = append(out, LogRecord{Resource: rl.Resource().Attributes().AsRaw(), Record: sl.LogRecords().At(k)})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Metrics returns every metrics payload received so far.
+func (s *Sink) Metrics() []pmetric.Metrics {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]pmetric.Metrics(nil), s.metrics...)
+}
+
+// Changed returns a channel closed at the next accepted export, so tests
+// wait for data instead of sleeping.
+func (s *Sink) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+// WaitFor waits until cond holds or the timeout passes, re-checking at each
+// export; it reports whether cond held.
+func (s *Sink) WaitFor(timeout time.Duration, cond func() bool) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		ch := s.Changed()
+		if cond() {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return cond()
+		}
+	}
+}
+
+// Close stops the server.
+func (s *Sink) Close() error { return s.srv.Close() }
+
+// Span is a received span with its resource attributes.
+type Span struct {
+	Resource map[string]any
+	Span     ptrace.Span
+}
+
+// LogRecord is a received log record with its resource attributes.
+type LogRecord struct {
+	Resource map[string]any
+	Record   plog.LogRecord
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs, from Debian packages, the real tools the tests run against when
+# they are missing: ansible-playbook (with the ansible.posix collection) and
+# Prometheus (with promtool). Idempotent; needs root or sudo to install.
+set -euo pipefail
+
+need=()
+command -v ansible-playbook >/dev/null 2>&1 || need+=(ansible)
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+[ ${#need[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing ${need[*]} from Debian packages"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# The Debian package starts a system Prometheus; tests run their own.
+if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
