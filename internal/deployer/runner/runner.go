@@ -143,7 +143,7 @@ func (r *run) run(ctx context.Context) Result {
 		defer cancel()
 	}
 	r.emit(deployevent.TypeDeploymentStarted, r.started, "", nil)
-	r.log.Info("deployment started", "message_detail", fmt.Sprintf("deploy %s to %s, %d steps", r.p.Service, r.p.Environment, len(r.p.Steps)),
+	r.log.Info(fmt.Sprintf("deployment of %s to %s started, %d steps", r.p.Service, r.p.Environment, len(r.p.Steps)),
 		"span.id", r.depSpan.String(), "labels", map[string]string{"service": r.p.Service, "environment": r.p.Environment})
 
 	status := deployevent.StatusSuccess
