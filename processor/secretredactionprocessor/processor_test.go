@@ -100,8 +100,13 @@ func TestLocations(t *testing.T) {
 		read  func(ptrace.Traces) string
 	}{
 		{"resource attribute", func(td ptrace.Traces) { td.ResourceSpans().At(0).Resource().Attributes().PutStr("x", text) },
-			func(td ptrace.Traces) string { v, _ := td.ResourceSpans().At(0).Resource().Attributes().Get("x"); return v.Str() }},
-		{"scope attribute", func(td ptrace.Traces) { td.ResourceSpans().At(0).ScopeSpans().At(0).Scope().Attributes().PutStr("x", text) },
+			func(td ptrace.Traces) string {
+				v, _ := td.ResourceSpans().At(0).Resource().Attributes().Get("x")
+				return v.Str()
+			}},
+		{"scope attribute", func(td ptrace.Traces) {
+			td.ResourceSpans().At(0).ScopeSpans().At(0).Scope().Attributes().PutStr("x", text)
+		},
 			func(td ptrace.Traces) string {
 				v, _ := td.ResourceSpans().At(0).ScopeSpans().At(0).Scope().Attributes().Get("x")
 				return v.Str()
@@ -144,7 +149,11 @@ func TestLocations(t *testing.T) {
 	}{
 		{"string body", func(lr plog.LogRecord) { lr.Body().SetStr(text) }, func(lr plog.LogRecord) string { return lr.Body().Str() }},
 		{"map body", func(lr plog.LogRecord) { lr.Body().SetEmptyMap().PutEmptyMap("m").PutStr("s", text) },
-			func(lr plog.LogRecord) string { m, _ := lr.Body().Map().Get("m"); s, _ := m.Map().Get("s"); return s.Str() }},
+			func(lr plog.LogRecord) string {
+				m, _ := lr.Body().Map().Get("m")
+				s, _ := m.Map().Get("s")
+				return s.Str()
+			}},
 		{"slice body", func(lr plog.LogRecord) { lr.Body().SetEmptySlice().AppendEmpty().SetStr(text) },
 			func(lr plog.LogRecord) string { return lr.Body().Slice().At(0).Str() }},
 		{"attribute", func(lr plog.LogRecord) { lr.Attributes().PutStr("x", text) },
@@ -187,7 +196,9 @@ func TestLocations(t *testing.T) {
 	}
 }
 
-func spanOf(td ptrace.Traces) ptrace.Span { return td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0) }
+func spanOf(td ptrace.Traces) ptrace.Span {
+	return td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+}
 
 func metricPoint(m pmetric.Metric, typ pmetric.MetricType) (pcommon.Map, *pcommon.Map) {
 	switch typ {
@@ -251,9 +262,13 @@ func TestSecretKeysAndOptions(t *testing.T) {
 			func(t *testing.T, v pcommon.Value) { assert.Equal(t, "got [REDACTED:acme].", v.Str()) }},
 		{"disabled rule", &Config{DisabledRules: []string{"github_token"}}, "msg",
 			func(v pcommon.Value) { v.SetStr("ghp_0123456789abcdefghijABCDEFGHIJ012345") },
-			func(t *testing.T, v pcommon.Value) { assert.Equal(t, "ghp_0123456789abcdefghijABCDEFGHIJ012345", v.Str()) }},
+			func(t *testing.T, v pcommon.Value) {
+				assert.Equal(t, "ghp_0123456789abcdefghijABCDEFGHIJ012345", v.Str())
+			}},
 		{"keyed hash", &Config{HashKey: "0123456789abcdef0123456789abcdef"}, "password", func(v pcommon.Value) { v.SetStr("hunter2") },
-			func(t *testing.T, v pcommon.Value) { assert.Regexp(t, `^\[REDACTED:secret_key:[0-9a-f]{12}\]$`, v.Str()) }},
+			func(t *testing.T, v pcommon.Value) {
+				assert.Regexp(t, `^\[REDACTED:secret_key:[0-9a-f]{12}\]$`, v.Str())
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
