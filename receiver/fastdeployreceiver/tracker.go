@@ -393,7 +393,8 @@ func (x *txn) lifecycle(ev *deployevent.Event) {
 		s := x.step(k)
 		if s == nil {
 			s = &stepState{}
-			if live {
+			// A start that arrives after its step finished must not reopen it.
+			if _, closed := x.closedStep(k); live && !closed {
 				x.steps[k] = s
 			}
 		}
@@ -560,6 +561,8 @@ func (x *txn) emitStep(d *deploymentState, step *deployevent.Step, start, end ti
 		if *step.ExitCode != 0 {
 			sub.Status().SetCode(ptrace.StatusCodeError)
 			sub.Status().SetMessage("exit code " + strconv.Itoa(*step.ExitCode))
+		} else {
+			sub.Status().SetCode(ptrace.StatusCodeOk)
 		}
 	}
 }

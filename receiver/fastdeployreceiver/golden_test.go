@@ -1,0 +1,82 @@
+package fastdeployreceiver
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files from the current output")
+
+// TestGoldenDeployment posts a deployment as the deployer streams it (the
+// first steps, the Ansible run of "migrate", the rest) and compares every
+// exported span and log record with testdata/golden.
+func TestGoldenDeployment(t *testing.T) {
+	t.Parallel()
+	tr := newTestReceiver(t, nil)
+	events := readLines(t, filepath.Join("testdata", "golden", "events.ndjson"))
+	ansible, err := os.ReadFile(filepath.Join("testdata", "golden", "ansible.ndjson"))
+	require.NoError(t, err)
+
+	require.Equal(t, 200, tr.events(t, events[:4]...).status)
+	rep := tr.post(t, pathAnsible+"?tz=UTC", "application/x-ndjson", string(ansible), headerDeployment, "42", headerStep, "migrate")
+	require.Equal(t, 200, rep.status, rep.body)
+	require.Equal(t, 200, tr.events(t, events[4:]...).status)
+
+	var traces, logs []json.RawMessage
+	for _, td := range tr.traces.AllTraces() {
+		b, err := (&ptrace.JSONMarshaler{}).MarshalTraces(td)
+		require.NoError(t, err)
+		traces = append(traces, b)
+	}
+	for _, ld := range tr.logs.AllLogs() {
+		b, err := (&plog.JSONMarshaler{}).MarshalLogs(ld)
+		require.NoError(t, err)
+		logs = append(logs, b)
+	}
+	compareGolden(t, filepath.Join("testdata", "golden", "traces.json"), traces)
+	compareGolden(t, filepath.Join("testdata", "golden", "logs.json"), logs)
+}
+
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.TrimSpace(l) != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func compareGolden(t *testing.T, path string, docs []json.RawMessage) {
+	t.Helper()
+	got, err := json.MarshalIndent(docs, "", "  ")
+	require.NoError(t, err)
+	got = append(got, '\n')
+	if *update {
+		require.NoError(t, os.WriteFile(path, got, 0o600))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "run go test -run TestGolden -update to create it")
+	// Compare as data, so formatting of the file does not matter.
+	var g, w any
+	require.NoError(t, json.Unmarshal(got, &g))
+	require.NoError(t, json.Unmarshal(want, &w))
+	if !assert.Equal(t, w, g) {
+		_ = os.WriteFile(path+".got", got, 0o600)
+		t.Logf("output written to %s.got; diff it against %s", path, path)
+	}
+	assert.False(t, bytes.Contains(got, []byte("hunter2")), "no planted secret in golden output")
+}
