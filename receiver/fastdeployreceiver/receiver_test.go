@@ -424,4 +424,3 @@ func TestStartListensAndShutsDown(t *testing.T) {
 	require.NoError(t, rt.Shutdown(context.Background()))
 	require.NoError(t, rl.Shutdown(context.Background()))
 }
-

@@ -447,9 +447,10 @@ func killGroup(pid int, grace time.Duration, stopped <-chan struct{}) {
 func (r *run) command(i int, step *plan.Step) (*exec.Cmd, func(), error) {
 	var cmd *exec.Cmd
 	var cleanup func()
-	baseDir := "."
-	if r.o.PlanPath != "" {
-		baseDir = filepath.Dir(r.o.PlanPath)
+	// Steps run in the plan's directory, like make in a Makefile's.
+	baseDir, err := filepath.Abs(filepath.Dir(r.o.PlanPath))
+	if err != nil {
+		return nil, nil, fmt.Errorf("plan directory: %w", err)
 	}
 	switch {
 	case step.Ansible != nil:
