@@ -1,0 +1,578 @@
+// Package cli is the fastdeploy command line: run, validate, flush.
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployer/delivery"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployer/logging"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployer/mask"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployer/plan"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployer/progress"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployer/runner"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployevent"
+)
+
+// Exit codes.
+const (
+	ExitOK        = 0
+	ExitFailed    = 1 // the deployment failed or timed out; flush left events behind
+	ExitUsage     = 2 // bad flags or an invalid plan
+	ExitCancelled = 130
+	ExitTerm      = 143
+)
+
+// Version is set by the build (-ldflags "-X ...cli.Version=...").
+var Version = "dev"
+
+// App holds the process's surroundings, so tests can run commands in
+// process.
+type App struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	// Terminal reports whether Stdout is a terminal (live progress).
+	Terminal bool
+	// Signals delivers SIGINT/SIGTERM; nil means none arrive.
+	Signals <-chan os.Signal
+	// HTTPClient, when set, sends to the collector (main may wrap it with
+	// tracing); nil uses a plain client.
+	HTTPClient *http.Client
+}
+
+const usage = `fastdeploy runs a deployment plan step by step and reports every step to
+an OpenTelemetry collector with the fastdeploy receiver, so each deployment
+becomes one trace (deployment > step > subprocess > Ansible task).
+
+Usage:
+  fastdeploy run [flags] PLAN.yaml     run a plan
+  fastdeploy validate PLAN.yaml...     check plans; names each bad field and line
+  fastdeploy flush [flags]             send events spooled while the collector was unreachable
+  fastdeploy version                   print the version
+  fastdeploy help [COMMAND]            show help
+
+Exit status: 0 deployment succeeded; 1 it failed or timed out (flush: events
+remain spooled); 2 usage error or invalid plan; 130/143 cancelled by
+SIGINT/SIGTERM.
+
+Environment: FASTDEPLOY_COLLECTOR_URL, FASTDEPLOY_SECRET, FASTDEPLOY_SPOOL_DIR,
+FASTDEPLOY_LOG_FORMAT, FASTDEPLOY_DEPLOYMENT_ID, TRACEPARENT (join a caller's
+trace). Run "fastdeploy help run" for the plan format.
+`
+
+const planHelp = `
+Plan format (YAML):
+  service: web                 # required: the deployed service
+  environment: production      # required
+  revision: 3f2c1ab            # optional VCS revision
+  timeout: 30m                 # optional bound of the whole deployment
+  env: {LOG_LEVEL: info}       # environment of every step; ${var} expands
+  vars:                        # values come from --var; steps see them as env vars
+    release: "1.0"             #   a default
+    db_password: {secret: true, required: true}
+  steps:
+    - name: build              # required
+      run: make build          # a shell command (sh -c), or
+      command: [make, build]   # an argv, ${var} expands, or
+      ansible:                 # an ansible-playbook run (jsonl output forwarded)
+        playbook: site.yml
+        inventory: hosts.ini
+        limit: web
+        extra_vars: {version: "${release}"}
+        args: [--diff]
+      timeout: 5m              # step bound: then SIGTERM, SIGKILL after --kill-grace
+      continue_on_error: false # a failure does not fail the deployment
+      env: {GOFLAGS: -mod=mod}
+      dir: build               # working directory, relative to the plan
+
+Steps run in the plan's directory unless dir says otherwise.
+
+Steps get TRACEPARENT (their subprocess span), OTEL_RESOURCE_ATTRIBUTES with
+deployment.id, FASTDEPLOY_DEPLOYMENT_ID, FASTDEPLOY_STEP_NAME and
+FASTDEPLOY_STEP_POSITION. Values of variables whose names look secret
+(password, token, secret, key, ...) and of --secret-var are masked in output,
+logs and events.
+`
+
+// Main runs the command line and returns the exit code.
+func (a *App) Main(args []string) int {
+	if a.Getenv == nil {
+		a.Getenv = os.Getenv
+	}
+	if len(args) == 0 {
+		fmt.Fprint(a.Stderr, usage)
+		return ExitUsage
+	}
+	switch args[0] {
+	case "run":
+		return a.run(args[1:])
+	case "validate":
+		return a.validate(args[1:])
+	case "flush":
+		return a.flush(args[1:])
+	case "version", "--version":
+		fmt.Fprintln(a.Stdout, "fastdeploy", Version)
+		return ExitOK
+	case "help", "-h", "--help", "-help":
+		if len(args) > 1 {
+			return a.Main([]string{args[1], "--help"})
+		}
+		fmt.Fprint(a.Stdout, usage)
+		return ExitOK
+	}
+	fmt.Fprintf(a.Stderr, "fastdeploy: unknown command %q\n\n%s", args[0], usage)
+	return ExitUsage
+}
+
+// kv collects repeated key=value flags.
+type kv map[string]string
+
+func (m kv) String() string { return "" }
+func (m kv) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return errors.New("want key=value")
+	}
+	m[k] = v
+	return nil
+}
+
+// collectorFlags are shared by run and flush.
+type collectorFlags struct {
+	url, secretFile, spoolDir string
+	timeout                   time.Duration
+}
+
+func (a *App) addCollectorFlags(fs *flag.FlagSet, c *collectorFlags) {
+	fs.StringVar(&c.url, "collector-url", envOr(a.Getenv, "FASTDEPLOY_COLLECTOR_URL", "http://127.0.0.1:8088"), "base URL of the collector's fastdeploy receiver (env FASTDEPLOY_COLLECTOR_URL)")
+	fs.StringVar(&c.secretFile, "secret-file", "", "file holding the request signing secret; or set FASTDEPLOY_SECRET")
+	fs.StringVar(&c.spoolDir, "spool-dir", envOr(a.Getenv, "FASTDEPLOY_SPOOL_DIR", defaultSpoolDir(a.Getenv)), "directory of events kept while the collector is unreachable (env FASTDEPLOY_SPOOL_DIR)")
+	fs.DurationVar(&c.timeout, "delivery-timeout", 10*time.Second, "longest wait for the collector, per request and at the end of a run; then events are spooled")
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func defaultSpoolDir(getenv func(string) string) string {
+	if d := getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "fastdeploy", "spool")
+	}
+	if h := getenv("HOME"); h != "" {
+		return filepath.Join(h, ".local", "state", "fastdeploy", "spool")
+	}
+	return filepath.Join(os.TempDir(), "fastdeploy-spool")
+}
+
+func (a *App) secret(c *collectorFlags) ([]byte, error) {
+	if c.secretFile != "" {
+		b, err := os.ReadFile(c.secretFile)
+		if err != nil {
+			return nil, fmt.Errorf("read secret file: %w", err)
+		}
+		return []byte(strings.TrimSpace(string(b))), nil
+	}
+	return []byte(a.Getenv("FASTDEPLOY_SECRET")), nil
+}
+
+func (a *App) client(c *collectorFlags, log *slog.Logger) (*delivery.Client, *delivery.Spool, error) {
+	secret, err := a.secret(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := delivery.DefaultConfig(c.url)
+	cfg.HTTPClient = a.HTTPClient
+	cfg.Secret = secret
+	cfg.MaxWait = c.timeout
+	cfg.UserAgent = "fastdeploy/" + Version
+	client, err := delivery.NewClient(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	spool, err := delivery.NewSpool(c.spoolDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return client, spool, nil
+}
+
+func newFlagSet(name string, out io.Writer, help string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprint(out, help)
+		fmt.Fprintln(out, "\nFlags:")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+const runHelp = `Usage: fastdeploy run [flags] PLAN.yaml
+
+Runs the plan's steps in order, each as a subprocess in its own process
+group, shows progress (live on a terminal, plain lines otherwise) and a
+summary, logs to stderr, and sends deployment.started, step.started,
+step.finished and deployment.finished events to the collector. Events the
+collector does not take within --delivery-timeout are spooled and sent by
+the next run or "fastdeploy flush". Ctrl-C stops the running step's process
+group and reports the deployment cancelled.
+` + planHelp
+
+func (a *App) run(args []string) int {
+	fs := newFlagSet("run", a.Stderr, runHelp)
+	var c collectorFlags
+	a.addCollectorFlags(fs, &c)
+	vars, secretVars := kv{}, kv{}
+	fs.Var(vars, "var", "set a plan variable, key=value (repeatable); masked when the name looks secret")
+	fs.Var(secretVars, "secret-var", "set a plan variable whose value is masked everywhere, key=value (repeatable)")
+	dryRun := fs.Bool("dry-run", false, "print the resolved plan and run nothing")
+	offline := fs.Bool("offline", false, "send nothing to the collector")
+	logFormat := fs.String("log-format", envOr(a.Getenv, "FASTDEPLOY_LOG_FORMAT", "text"), "log format on stderr: text or json (env FASTDEPLOY_LOG_FORMAT)")
+	logLevel := fs.String("log-level", "", "log level: debug (includes step output), info, warn, error (default info for json, warn for text, whose story the progress tells)")
+	depID := fs.String("deployment-id", a.Getenv("FASTDEPLOY_DEPLOYMENT_ID"), "deployment id (default: generated); reuse one to resume its trace")
+	user := fs.String("user", envOr(a.Getenv, "USER", "unknown"), "user named in the events")
+	origin := fs.String("origin", "cli", "origin named in the events, e.g. cli, github")
+	progressMode := fs.String("progress", "auto", "progress display: auto, live or plain")
+	killGrace := fs.Duration("kill-grace", 5*time.Second, "time between SIGTERM and SIGKILL of a stopped step's process group")
+	ansibleBin := fs.String("ansible-playbook", "ansible-playbook", "ansible-playbook binary for ansible steps")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
+		return ExitUsage
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(a.Stderr, "fastdeploy run: want exactly one plan file")
+		fs.Usage()
+		return ExitUsage
+	}
+	planPath := fs.Arg(0)
+	p, err := plan.Load(planPath)
+	if err != nil {
+		fmt.Fprintln(a.Stderr, err)
+		return ExitUsage
+	}
+	overrides := map[string]string{}
+	for k, v := range vars {
+		overrides[k] = v
+	}
+	for k, v := range secretVars {
+		overrides[k] = v
+	}
+	values, err := p.Resolve(overrides)
+	if err != nil {
+		fmt.Fprintln(a.Stderr, "fastdeploy run:", err)
+		return ExitUsage
+	}
+	masker := mask.New(secretValues(p, values, secretVars, a.Getenv)...)
+
+	live := a.Terminal
+	switch *progressMode {
+	case "live":
+		live = true
+	case "plain":
+		live = false
+	case "auto":
+	default:
+		fmt.Fprintf(a.Stderr, "fastdeploy run: --progress %q: want auto, live or plain\n", *progressMode)
+		return ExitUsage
+	}
+	if *logLevel == "" {
+		*logLevel = "info"
+		if *logFormat == "text" {
+			*logLevel = "warn"
+		}
+	}
+	level, err := logging.ParseLevel(*logLevel)
+	if err != nil {
+		fmt.Fprintln(a.Stderr, "fastdeploy run:", err)
+		return ExitUsage
+	}
+	printer := progress.New(a.Stdout, live)
+	defer printer.Close()
+	logOut := a.Stderr
+	if live && a.Terminal {
+		logOut = printer // share the terminal with the status line
+	}
+	log, err := logging.New(logOut, *logFormat, level, masker)
+	if err != nil {
+		fmt.Fprintln(a.Stderr, "fastdeploy run:", err)
+		return ExitUsage
+	}
+	if *depID == "" {
+		*depID = newDeploymentID()
+	}
+	if len(*depID) > deployevent.MaxIDLength {
+		fmt.Fprintln(a.Stderr, "fastdeploy run: --deployment-id longer than 256 bytes")
+		return ExitUsage
+	}
+	if *dryRun {
+		a.printPlan(p, planPath, values, masker)
+		return ExitOK
+	}
+
+	var sink runner.Sink
+	var shipper *delivery.Shipper
+	var spool *delivery.Spool
+	var client *delivery.Client
+	if !*offline {
+		client, spool, err = a.client(&c, log)
+		if err != nil {
+			fmt.Fprintln(a.Stderr, "fastdeploy run:", err)
+			return ExitUsage
+		}
+		shipper = delivery.NewShipper(client, spool, delivery.ShipperOptions{Logger: log})
+		sink = shipper
+	}
+
+	// First signal: cancel the deployment. Second: stop waiting for the
+	// collector too (events go to the spool at once).
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	deliverCtx, stopDelivery := context.WithCancel(context.Background())
+	defer stopDelivery()
+	var got os.Signal
+	sigDone := make(chan struct{})
+	stopSignals := make(chan struct{})
+	go func() {
+		defer close(sigDone)
+		for n := 0; ; n++ {
+			select {
+			case s := <-a.Signals:
+				if n == 0 {
+					got = s
+					log.Warn("signal received: cancelling the deployment", "signal", s.String())
+					cancel()
+				} else {
+					stopDelivery()
+				}
+			case <-stopSignals:
+				return
+			}
+		}
+	}()
+
+	// Events spooled by earlier runs go out beside this one.
+	oldFlushed := make(chan delivery.FlushResult, 1)
+	if spool != nil {
+		go func() {
+			res, _ := spool.Flush(deliverCtx, client)
+			oldFlushed <- res
+		}()
+	} else {
+		oldFlushed <- delivery.FlushResult{}
+	}
+
+	host, _ := os.Hostname()
+	ctxVars := map[string]any{}
+	for k, v := range values {
+		ctxVars[k] = masker.Value(k, v, plan.LooksSecret)
+		if _, secret := secretVars[k]; secret {
+			ctxVars[k] = mask.Placeholder
+		}
+	}
+	res := runner.Run(ctx, runner.Options{
+		Plan: p, PlanPath: planPath, Vars: values, DeploymentID: *depID, User: *user, Origin: *origin,
+		Parent:  a.Getenv("TRACEPARENT"),
+		Context: map[string]any{"plan": planPath, "host": host, "vars": ctxVars, "deployer": "fastdeploy " + Version},
+		Sink:    sink, Logger: log, Progress: printer, Masker: masker, KillGrace: *killGrace,
+		AnsiblePlaybook: *ansibleBin,
+	})
+
+	if shipper != nil {
+		closeCtx, cancelClose := context.WithTimeout(deliverCtx, c.timeout)
+		st := shipper.Close(closeCtx)
+		cancelClose()
+		stopDelivery()
+		old := <-oldFlushed
+		attrs := []any{"delivered", st.Delivered, "retries", st.Retries, "spooled", st.Spooled - st.Recovered, "rejected", st.Rejected, "earlier_runs_flushed", old.SentItems}
+		if st.Spooled > st.Recovered {
+			log.Warn("collector did not take every event; they are spooled: run fastdeploy flush", append(attrs, "spool", spool.Dir())...)
+		} else {
+			log.Info("events delivered to the collector", attrs...)
+		}
+	}
+	close(stopSignals)
+	<-sigDone
+	switch {
+	case got == syscall.SIGTERM:
+		return ExitTerm
+	case got != nil:
+		return ExitCancelled
+	case res.Status == deployevent.StatusSuccess:
+		return ExitOK
+	}
+	return ExitFailed
+}
+
+// secretValues lists the values to mask: secret-looking or secret-marked
+// variables, --secret-var values, the signing secret, and plan env values
+// whose names look secret.
+func secretValues(p *plan.Plan, values map[string]string, secretVars kv, getenv func(string) string) []string {
+	var out []string
+	for _, v := range p.Vars {
+		if v.Secret || plan.LooksSecret(v.Name) {
+			out = append(out, values[v.Name])
+		}
+	}
+	for _, v := range secretVars {
+		out = append(out, v)
+	}
+	envs := append([]plan.EnvVar(nil), p.Env...)
+	for _, s := range p.Steps {
+		envs = append(envs, s.Env...)
+	}
+	for _, e := range envs {
+		if plan.LooksSecret(e.Name) {
+			out = append(out, plan.Expand(e.Value, values))
+		}
+	}
+	if s := getenv("FASTDEPLOY_SECRET"); s != "" {
+		out = append(out, s)
+	}
+	return out
+}
+
+func newDeploymentID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+func (a *App) printPlan(p *plan.Plan, path string, values map[string]string, m *mask.Masker) {
+	w := a.Stdout
+	fmt.Fprintf(w, "plan %s: deploy %s to %s", path, p.Service, p.Environment)
+	if p.Revision != "" {
+		fmt.Fprintf(w, " at %s", p.Revision)
+	}
+	fmt.Fprintf(w, ", %d steps (dry run: nothing is executed)\n", len(p.Steps))
+	if len(values) > 0 {
+		names := make([]string, 0, len(values))
+		for k := range values {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		fmt.Fprintln(w, "vars:")
+		for _, k := range names {
+			fmt.Fprintf(w, "  %s=%s\n", k, m.Value(k, values[k], plan.LooksSecret))
+		}
+	}
+	for i, s := range p.Steps {
+		var what string
+		switch s.Kind() {
+		case "run":
+			what = "run: " + s.Run
+		case "command":
+			argv := make([]string, len(s.Command))
+			for j, arg := range s.Command {
+				argv[j] = plan.Expand(arg, values)
+			}
+			what = "command: " + strings.Join(argv, " ")
+		case "ansible":
+			what = "ansible-playbook " + plan.Expand(s.Ansible.Playbook, values)
+			if s.Ansible.Inventory != "" {
+				what += " -i " + plan.Expand(s.Ansible.Inventory, values)
+			}
+		}
+		extra := ""
+		if s.Timeout > 0 {
+			extra += fmt.Sprintf(" [timeout %s]", s.Timeout)
+		}
+		if s.ContinueOnError {
+			extra += " [continue on error]"
+		}
+		fmt.Fprintf(w, "%d. %s: %s%s\n", i+1, s.Name, m.String(what), extra)
+	}
+}
+
+const validateHelp = `Usage: fastdeploy validate PLAN.yaml...
+
+Checks each plan and prints every problem as FILE:LINE: FIELD: REASON.
+Exit status 0 when all plans are valid, 2 otherwise.
+` + planHelp
+
+func (a *App) validate(args []string) int {
+	fs := newFlagSet("validate", a.Stderr, validateHelp)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
+		return ExitUsage
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return ExitUsage
+	}
+	code := ExitOK
+	for _, path := range fs.Args() {
+		p, err := plan.Load(path)
+		if err != nil {
+			fmt.Fprintln(a.Stderr, err)
+			code = ExitUsage
+			continue
+		}
+		fmt.Fprintf(a.Stdout, "%s: valid, %d steps\n", path, len(p.Steps))
+	}
+	return code
+}
+
+const flushHelp = `Usage: fastdeploy flush [flags]
+
+Sends the events spooled while the collector was unreachable, oldest
+deployment first, and removes what was delivered. Sending twice is
+harmless: the collector de-duplicates by event id. Exit status 0 when the
+spool is empty afterwards, 1 when events remain.
+`
+
+func (a *App) flush(args []string) int {
+	fs := newFlagSet("flush", a.Stderr, flushHelp)
+	var c collectorFlags
+	a.addCollectorFlags(fs, &c)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
+		return ExitUsage
+	}
+	log, _ := logging.New(a.Stderr, "text", slog.LevelInfo, mask.New())
+	client, spool, err := a.client(&c, log)
+	if err != nil {
+		fmt.Fprintln(a.Stderr, "fastdeploy flush:", err)
+		return ExitUsage
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-a.Signals:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	res, err := spool.Flush(ctx, client)
+	fmt.Fprintf(a.Stdout, "flushed %d requests (%d events) from %d spool files; %d requests remain; %d rejected\n",
+		res.Sent, res.SentItems, res.Files, res.Remaining, res.Rejected)
+	if err != nil {
+		fmt.Fprintln(a.Stderr, "fastdeploy flush:", err)
+	}
+	if res.Remaining > 0 || err != nil {
+		return ExitFailed
+	}
+	return ExitOK
+}
