@@ -322,6 +322,7 @@ func (a *App) run(args []string) int {
 		fmt.Fprintln(a.Stderr, "fastdeploy run: --deployment-id longer than 256 bytes")
 		return ExitUsage
 	}
+	log = log.With("deployment.id", *depID)
 	if *dryRun {
 		a.printPlan(p, planPath, values, masker)
 		return ExitOK

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -110,9 +111,11 @@ func (f *ansibleForwarder) flush() {
 		Path:        delivery.PathAnsible,
 		ContentType: delivery.ContentTypeNDJSON,
 		Header: map[string]string{
-			"X-Fastdeploy-Deployment": f.r.o.DeploymentID,
-			"X-Fastdeploy-Step":       f.step.Name,
-			"traceparent":             deploytrace.FormatTraceparent(f.r.trace, sub),
+			"X-Fastdeploy-Deployment":    f.r.o.DeploymentID,
+			"X-Fastdeploy-Step":          f.step.Name,
+			"X-Fastdeploy-Step-Position": strconv.Itoa(f.position),
+			"X-Fastdeploy-Service":       f.r.p.Service,
+			"traceparent":                deploytrace.FormatTraceparent(f.r.trace, sub),
 		},
 		Body:       strings.Join(lines, "\n") + "\n",
 		Items:      len(lines),

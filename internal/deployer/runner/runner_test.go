@@ -417,9 +417,11 @@ steps:
 	require.Len(t, ans, 1, "one request per step")
 	trace := deploytrace.DeploymentTraceID("dep-42")
 	assert.Equal(t, map[string]string{
-		"X-Fastdeploy-Deployment": "dep-42",
-		"X-Fastdeploy-Step":       "configure",
-		"traceparent":             deploytrace.FormatTraceparent(trace, deploytrace.SubprocessSpanID(trace, "dep-42", "configure", 0)),
+		"X-Fastdeploy-Deployment":    "dep-42",
+		"X-Fastdeploy-Step":          "configure",
+		"X-Fastdeploy-Step-Position": "0",
+		"X-Fastdeploy-Service":       "shop",
+		"traceparent":                deploytrace.FormatTraceparent(trace, deploytrace.SubprocessSpanID(trace, "dep-42", "configure", 0)),
 	}, ans[0].Header)
 	assert.Equal(t, delivery.ContentTypeNDJSON, ans[0].ContentType)
 	assert.Equal(t, 16, ans[0].Items)
