@@ -121,7 +121,8 @@ type StepNamesConfig struct {
 	_ struct{}
 }
 
-// StepNameRule replaces matches of a regular expression.
+// StepNameRule replaces matches of a regular expression; the replacement
+// may refer to groups as ${1}.
 type StepNameRule struct {
 	Pattern     string `mapstructure:"pattern"`
 	Replacement string `mapstructure:"replacement"`
@@ -150,9 +151,12 @@ type ActiveDeploymentsConfig struct {
 	_ struct{}
 }
 
-// defaultStepNameRules keep ids, addresses and host names out of step_name.
+// defaultStepNameRules keep credentials, ids, addresses and host names out
+// of step_name.
 func defaultStepNameRules() []StepNameRule {
 	return []StepNameRule{
+		{Pattern: `(?i)\b(password|passwd|secret|token|api[_-]?key|authorization)\b\s*[=:]?\s*(?:(?:bearer|basic)\s+)?\S+`, Replacement: "${1}=[REDACTED]"},
+		{Pattern: `(?i)\b(bearer)\s+\S+`, Replacement: "${1} [REDACTED]"},
 		{Pattern: `[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`, Replacement: "{uuid}"},
 		{Pattern: `\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b`, Replacement: "{ip}"},
 		{Pattern: `\b[A-Za-z0-9-]+(\.[A-Za-z0-9-]+){2,}\b`, Replacement: "{host}"},

@@ -41,7 +41,7 @@ func (n *stepNamer) normalize(name string) string {
 	}
 	out := name
 	for _, r := range n.rules {
-		out = r.re.ReplaceAllLiteralString(out, r.replacement)
+		out = r.re.ReplaceAllString(out, r.replacement)
 	}
 	if n.maxLength > 0 && len(out) > n.maxLength {
 		cut := n.maxLength

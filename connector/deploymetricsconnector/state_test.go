@@ -87,6 +87,7 @@ func TestExpiry(t *testing.T) {
 
 	assert.Equal(t, []string{"api"}, servicesOf(md, metricDeployments), "shop idled past the expiration")
 	assert.False(t, hasMetric(md, metricStepDuration))
+	requireGolden(t, "expiry", md)
 	p := point(t, md, metricActiveDeployments, map[string]any{"service": "slow", "environment": "prod"})
 	assert.Equal(t, int64(1), *p.Value, "a gauge with deployments in flight never expires")
 
@@ -198,6 +199,10 @@ func TestStepNames(t *testing.T) {
 		{"checkout 4f2c9e1b7a", "checkout {hex}"},
 		{"migrate 20260301", "migrate {n}"},
 		{"python3 setup step 2", "python3 setup step 2"},
+		{"login --password=hunter2 to registry", "login --password=[REDACTED] to registry"},
+		{"curl -H Authorization: Bearer abc.def", "curl -H Authorization=[REDACTED]"},
+		{"call api with Bearer eyJhbGciOi", "call api with Bearer [REDACTED]"},
+		{"set API_KEY=sk-live-123", "set API_KEY=[REDACTED]"},
 	}
 	n, err := newStepNamer(createDefaultConfig().StepNames)
 	require.NoError(t, err)
