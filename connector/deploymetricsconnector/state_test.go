@@ -255,3 +255,57 @@ func TestDedupWindowIsBounded(t *testing.T) {
 	assert.True(t, d.seen(pcommon.TraceID{1}, ids[4]))
 	assert.False(t, d.seen(pcommon.TraceID{1}, ids[0]), "fell out of the window")
 }
+
+// TestOtherSourceSpans reads a CI pipeline trace the way contrib's CI/CD
+// receivers shape it: no fastdeploy.span.kind, the run id on the root span,
+// results in cicd.* attributes or only in the span status.
+func TestOtherSourceSpans(t *testing.T) {
+	e, clk := newTestEngine(t, func(c *Config) {
+		c.Spans.KindAttribute = ""
+		c.Spans.DeploymentAttribute = deployattr.PipelineRunID
+		c.Attributes.DeploymentID = deployattr.PipelineRunID
+	})
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr(deployattr.ServiceName, "web")
+	rs.Resource().Attributes().PutStr(deployattr.DeploymentEnvironment, "prod")
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	add := func(id byte, attrs map[string]any, took time.Duration, code ptrace.StatusCode) {
+		s := spans.AppendEmpty()
+		s.SetTraceID(pcommon.TraceID{9})
+		s.SetSpanID(pcommon.SpanID{id})
+		s.SetName("job")
+		s.SetStartTimestamp(pcommon.NewTimestampFromTime(t0.Add(-took)))
+		s.SetEndTimestamp(pcommon.NewTimestampFromTime(t0))
+		require.NoError(t, s.Attributes().FromRaw(attrs))
+		s.Status().SetCode(code)
+	}
+	add(1, map[string]any{deployattr.PipelineRunID: "run-77", deployattr.PipelineResult: "failure"}, 5*time.Minute, ptrace.StatusCodeError)
+	add(2, map[string]any{deployattr.PipelineRunID: "run-77", deployattr.TaskName: "test"}, 2*time.Minute, ptrace.StatusCodeError)
+	add(3, map[string]any{deployattr.PipelineRunID: "run-77", deployattr.TaskName: "lint", deployattr.TaskRunResult: "success"}, time.Minute, ptrace.StatusCodeUnset)
+	add(4, map[string]any{"http.request.method": "GET"}, time.Second, ptrace.StatusCodeOk)
+	var c counts
+	e.consumeTraces(td, &c)
+	clk.advance(time.Second)
+	md := e.flush(&c)
+
+	assert.Equal(t, int64(1), *point(t, md, metricDeployments, map[string]any{"service": "web", "environment": "prod", "status": "failure"}).Value)
+	assert.Equal(t, 120.0, *point(t, md, metricStepDuration, map[string]any{"service": "web", "step_name": "test", "status": "failure"}).Sum)
+	assert.Equal(t, int64(1), *point(t, md, metricStepFailures, map[string]any{"service": "web", "step_name": "test", "error_type": "failure"}).Value)
+	point(t, md, metricStepDuration, map[string]any{"service": "web", "step_name": "lint", "status": "success"})
+	// deployments, deployment.duration, two step.duration and one step.failures.
+	assert.Equal(t, 5, md.DataPointCount(), "the HTTP span adds nothing")
+}
+
+func TestIgnoredSpansEmitNothing(t *testing.T) {
+	e, clk := newTestEngine(t, nil)
+	td := ptrace.NewTraces()
+	s := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	s.Attributes().PutStr(deployattr.SpanKind, deployattr.SpanKindSubprocess)
+	s.Attributes().PutStr(deployattr.DeploymentID, "1")
+	var c counts
+	e.consumeTraces(td, &c)
+	clk.advance(time.Second)
+	assert.Equal(t, 0, e.flush(&c).DataPointCount())
+	assert.Empty(t, e.dedup.set, "ignored spans do not take de-duplication room")
+}
