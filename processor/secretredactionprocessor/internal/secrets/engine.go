@@ -330,16 +330,19 @@ func (e *Engine) applyAnchored(id int, r *compiledRule, text string, offset int,
 		if kwEnd < 0 {
 			break
 		}
+		// Each run of key bytes is tried once, from its start: linear even
+		// on "passpasspass...".
 		keyStart := kwEnd - 1
-		for keyStart > 0 && isKeyByte(text[keyStart-1]) {
+		for keyStart > from && isKeyByte(text[keyStart-1]) {
 			keyStart--
 		}
-		if keyStart < from {
-			keyStart = from
+		runEnd := kwEnd
+		for runEnd < len(text) && isKeyByte(text[runEnd]) {
+			runEnd++
 		}
 		m := r.re.FindStringSubmatchIndex(text[keyStart:])
 		if m == nil {
-			from = kwEnd
+			from = runEnd
 			continue
 		}
 		for i := range m { // m is ours: shift it to line offsets
@@ -348,7 +351,7 @@ func (e *Engine) applyAnchored(id int, r *compiledRule, text string, offset int,
 			}
 		}
 		spans = e.accept(id, r, text, m, offset, spans)
-		from = max(m[1], kwEnd)
+		from = max(m[1], runEnd)
 	}
 	return spans
 }

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -118,5 +119,17 @@ func BenchmarkRedactClean(b *testing.B) {
 	var tally Tally
 	for b.Loop() {
 		e.Redact(text, &tally)
+	}
+}
+
+// TestRedactLinear guards against quadratic work on adversarial input.
+func TestRedactLinear(t *testing.T) {
+	e := newEngine(t, Options{})
+	for _, unit := range []string{"pass", "password=", "-----BEGIN PRIVATE KEY-----", "a://b:c@", "token: x\n"} {
+		text := strings.Repeat(unit, 200_000/len(unit))
+		start := time.Now()
+		var tally Tally
+		e.Redact(text, &tally)
+		assert.Less(t, time.Since(start), 2*time.Second, unit)
 	}
 }
