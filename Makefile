@@ -13,7 +13,7 @@ GOTEST_FLAGS ?= -count=1
 CONFIGS := $(wildcard config/*.yaml)
 
 .PHONY: all build collector deployer run test unit-test e2e-test check-generated \
-	validate-configs generate bench fuzz tools clean
+	validate-configs rules-test generate bench fuzz tools clean
 
 all: build
 
@@ -38,7 +38,7 @@ run: collector
 tools:
 	@scripts/ensure-tools.sh
 
-test: tools build check-generated validate-configs unit-test e2e-test
+test: tools build check-generated validate-configs rules-test unit-test e2e-test
 
 unit-test:
 	$(GO) test $(GOTEST_FLAGS) -race ./...
@@ -53,6 +53,11 @@ validate-configs: collector
 		echo "validate $$c"; \
 		FASTDEPLOY_SECRET=validate-only $(COLLECTOR) validate --config $$c || exit 1; \
 	done
+
+# Prometheus recording and alert rules: syntax, and their promtool unit tests.
+rules-test: tools
+	promtool check rules config/prometheus/*.rules.yml
+	@for f in config/prometheus/*.test.yml; do echo "promtool test rules $$f"; promtool test rules $$f || exit 1; done
 
 generate:
 	$(GO) generate ./...

@@ -29,10 +29,11 @@ import (
 
 // stack is a running collector that exports to an OTLP sink.
 type stack struct {
-	sink       *otlpsink.Sink
-	proc       *collectorproc.Process
-	receiver   string // base URL of the fastdeploy receiver
-	telemetry  string // the collector's own Prometheus metrics URL
+	sink      *otlpsink.Sink
+	proc      *collectorproc.Process
+	receiver  string // base URL of the fastdeploy receiver
+	telemetry string // the collector's own Prometheus metrics URL
+	metrics   string // the prometheus exporter's URL: deployment metrics
 }
 
 const basicConfig = `
@@ -44,23 +45,32 @@ receivers:
     endpoint: 127.0.0.1:{{receiver}}
     max_request_body_size: 1048576
 processors:
+  secret_redaction: {}
   batch:
     timeout: 100ms
+connectors:
+  deploy_metrics:
+    metrics_flush_interval: 200ms
 exporters:
   otlp_http:
     endpoint: {{sink}}
     compression: none
+  prometheus:
+    endpoint: 127.0.0.1:{{prometheus}}
 service:
   extensions: [health_check]
   pipelines:
     traces:
       receivers: [fastdeploy]
-      processors: [batch]
-      exporters: [otlp_http]
+      processors: [secret_redaction, batch]
+      exporters: [otlp_http, deploy_metrics]
     logs:
       receivers: [fastdeploy]
-      processors: [batch]
-      exporters: [otlp_http]
+      processors: [secret_redaction, batch]
+      exporters: [otlp_http, deploy_metrics]
+    metrics/deployments:
+      receivers: [deploy_metrics]
+      exporters: [prometheus]
   telemetry:
     metrics:
       readers:
@@ -78,9 +88,10 @@ func startStack(t *testing.T, config string) *stack {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sink.Close() })
 	ports := map[string]int{
-		"health":    collectorproc.FreePort(t),
-		"receiver":  collectorproc.FreePort(t),
-		"telemetry": collectorproc.FreePort(t),
+		"health":     collectorproc.FreePort(t),
+		"receiver":   collectorproc.FreePort(t),
+		"telemetry":  collectorproc.FreePort(t),
+		"prometheus": collectorproc.FreePort(t),
 	}
 	cfg := strings.ReplaceAll(config, "{{sink}}", sink.Endpoint())
 	for k, v := range ports {
@@ -90,6 +101,7 @@ func startStack(t *testing.T, config string) *stack {
 		sink:      sink,
 		receiver:  fmt.Sprintf("http://127.0.0.1:%d", ports["receiver"]),
 		telemetry: fmt.Sprintf("http://127.0.0.1:%d/metrics", ports["telemetry"]),
+		metrics:   fmt.Sprintf("http://127.0.0.1:%d/metrics", ports["prometheus"]),
 	}
 	s.proc = collectorproc.Start(t, bin, cfg, fmt.Sprintf("http://127.0.0.1:%d/", ports["health"]))
 	return s
@@ -241,6 +253,21 @@ func TestDeploymentBecomesOneTrace(t *testing.T) {
 		actions[a.AsString()]++
 	}
 	assert.Equal(t, map[string]int{"deployment.started": 1, "step.started": 3, "step.finished": 3, "deployment.finished": 1, "ansible.task": 6}, actions)
+
+	// The planted secrets (a password in the deployment context and in an
+	// Ansible command, a bearer token in a curl command) never leave.
+	exported := s.sink.ExportedJSON(t)
+	for _, secret := range []string{"hunter2-not-real", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzbW9rZSJ9"} {
+		assert.NotContains(t, exported, secret)
+	}
+	assert.Contains(t, exported, "REDACTED", "the secrets were replaced, not the spans dropped")
+
+	// deploy_metrics turned the trace into deployment metrics on the
+	// Prometheus endpoint.
+	require.Eventually(t, func() bool {
+		return metricValue(t, s.metrics, `deployments_total{`) == 1 &&
+			metricValue(t, s.metrics, `step_duration_seconds_count{`) == 3
+	}, 20*time.Second, 100*time.Millisecond, "deployment metrics on the prometheus exporter")
 
 	// The same events again: acknowledged, counted as duplicates, not emitted.
 	r = post(t, s.receiver+"/v1/deployments/events", "application/x-ndjson", ndjson(events), nil)

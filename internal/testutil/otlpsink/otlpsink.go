@@ -8,7 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -200,4 +202,28 @@ type Span struct {
 type LogRecord struct {
 	Resource map[string]any
 	Record   plog.LogRecord
+}
+
+// ExportedJSON renders everything received as OTLP JSON, for tests that
+// search it for strings which must never be exported.
+func (s *Sink) ExportedJSON(t testing.TB) string {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b strings.Builder
+	for _, td := range s.traces {
+		out, err := (&ptrace.JSONMarshaler{}).MarshalTraces(td)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(out)
+	}
+	for _, ld := range s.logs {
+		out, err := (&plog.JSONMarshaler{}).MarshalLogs(ld)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(out)
+	}
+	return b.String()
 }
