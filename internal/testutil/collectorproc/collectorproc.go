@@ -123,6 +123,9 @@ func (p *Process) waitHealthy(url string, timeout time.Duration) error {
 	}
 }
 
+// PID is the collector's process id, for reading its memory use.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
 // Output is what the collector printed so far.
 func (p *Process) Output() string { return p.output.String() }
 
