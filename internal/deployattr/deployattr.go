@@ -43,6 +43,10 @@ const (
 	AnsibleChanged      = "fastdeploy.ansible.changed"
 	AnsibleResult       = "fastdeploy.ansible.result"
 	AnsibleIgnoreErrors = "fastdeploy.ansible.ignore_errors"
+	AnsiblePlayName     = "fastdeploy.ansible.play.name"
+	AnsibleTaskPath     = "fastdeploy.ansible.task.path"
+	AnsibleHandler      = "fastdeploy.ansible.handler"
+	AnsibleStats        = "fastdeploy.ansible.stats"
 )
 
 // VCSRevisionTime is the commit time of VCSRevision (RFC 3339 or Unix
@@ -56,6 +60,10 @@ const (
 	SpanKindStep        = "step"
 	SpanKindSubprocess  = "subprocess"
 	SpanKindAnsibleTask = "ansible.task"
+	// ansible.posix.jsonl runs: playbook > play > task > one span per host.
+	SpanKindAnsiblePlaybook = "ansible.playbook"
+	SpanKindAnsiblePlay     = "ansible.play"
+	SpanKindAnsibleHost     = "ansible.host"
 )
 
 // Log record attributes, in the ECS-like shape of the design review.

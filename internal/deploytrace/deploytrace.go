@@ -41,6 +41,7 @@ const (
 	tagTask       = "fastdeploy/v1/task"
 	tagTaskHost   = "fastdeploy/v1/task-host"
 	tagPlaybook   = "fastdeploy/v1/playbook"
+	tagAnsible    = "fastdeploy/v1/ansible"
 )
 
 // digest hashes length-prefixed parts, so that ("ab","c") and ("a","bc")
@@ -109,6 +110,14 @@ func TaskSpanID(trace TraceID, parent SpanID, taskPosition int, host string) Spa
 		return spanFrom(tagTask, string(trace[:]), string(parent[:]), fmt.Sprint(taskPosition))
 	}
 	return spanFrom(tagTaskHost, string(trace[:]), string(parent[:]), fmt.Sprint(taskPosition), host)
+}
+
+// AnsibleSpanID derives the ids of an ansible.posix.jsonl run under parent:
+// ("playbook"), ("play", play uuid), ("task", task uuid) and
+// ("host", task uuid, host). Ansible's uuids are unique per run, so a
+// replayed run yields the same spans.
+func AnsibleSpanID(trace TraceID, parent SpanID, parts ...string) SpanID {
+	return spanFrom(tagAnsible, append([]string{string(trace[:]), string(parent[:])}, parts...)...)
 }
 
 // ErrTraceparent is wrapped by every traceparent parse error.

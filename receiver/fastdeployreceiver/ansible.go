@@ -2,12 +2,30 @@ package fastdeployreceiver
 
 import (
 	"bytes"
-	"encoding/json"
 	"strings"
 	"time"
+
+	"github.com/valyala/fastjson"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
-// ansibleTask is one task result in fastdeploy's json_cb callback format.
+// Ansible requests come in one of two formats, told apart per request:
+// fastdeploy's json_cb callback (one object per task result) and Ansible's
+// own ansible.posix.jsonl stdout callback (one object per callback event,
+// with "_event").
+const (
+	formatJSONCB = "json_cb"
+	formatJSONL  = "ansible.posix.jsonl"
+)
+
+// ansibleBatch is one decoded request.
+type ansibleBatch struct {
+	format string
+	tasks  []ansibleTask // json_cb
+	events []jsonlEvent  // ansible.posix.jsonl
+}
+
+// ansibleTask is one task result in fastdeploy's json_cb format.
 type ansibleTask struct {
 	Position     int
 	Start        time.Time
@@ -17,18 +35,34 @@ type ansibleTask struct {
 	ErrorMessage string
 	Host         string
 	Changed      *bool
-	Result       map[string]any // the whole Ansible result ("misc")
+	Result       pcommon.Map // the whole Ansible result ("misc"); empty when absent
 }
 
-type jsonCBLine struct {
-	Position     *int            `json:"position"`
-	Start        *string         `json:"start"`
-	End          *string         `json:"end"`
-	Name         *string         `json:"name"`
-	State        *string         `json:"state"`
-	ErrorMessage json.RawMessage `json:"error_message"`
-	Misc         json.RawMessage `json:"misc"`
-	Host         string          `json:"host"`
+// jsonlEvent is one ansible.posix.jsonl callback event.
+type jsonlEvent struct {
+	Event string
+	Time  time.Time
+	// Play start events.
+	PlayID, PlayName string
+	PlayStart        time.Time
+	// Task start and runner events.
+	TaskID, TaskName, TaskPath string
+	TaskStart, TaskEnd         time.Time
+	Handler                    bool
+	Hosts                      []hostResult
+	// Stats at the end of a playbook run.
+	Stats map[string]hostStats
+}
+
+type hostResult struct {
+	Host    string
+	Result  pcommon.Map
+	Changed *bool
+	Msg     string
+}
+
+type hostStats struct {
+	Failures, Unreachable, Ignored, Rescued int64
 }
 
 // Layouts of json_cb's zone-less isoformat() times, and RFC 3339 for
@@ -48,88 +82,346 @@ func parseAnsibleTime(s string, loc *time.Location) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// decodeJSONCB decodes a request of json_cb lines. Times without a zone are
-// read in loc, the Ansible host's zone.
-func decodeJSONCB(body []byte, loc *time.Location) ([]ansibleTask, *requestError) {
-	var tasks []ansibleTask
-	rerr := jsonItems(body, func(raw json.RawMessage, line, index int) *requestError {
-		var l jsonCBLine
-		if err := json.Unmarshal(raw, &l); err != nil {
-			return typeError(raw, err, line, index, nil)
+// ansibleDecoder decodes Ansible requests with fastjson, straight into
+// pdata values: Ansible results are large nested maps, and building them
+// without an intermediate map[string]any is most of the receiver's speed.
+// Errors are re-diagnosed with encoding/json, which names lines precisely.
+type ansibleDecoder struct {
+	parsers fastjson.ParserPool
+}
+
+// decode reads a request body; times without a zone are read in loc.
+func (d *ansibleDecoder) decode(body []byte, loc *time.Location) (*ansibleBatch, *requestError) {
+	p := d.parsers.Get()
+	defer d.parsers.Put(p)
+	batch := &ansibleBatch{}
+	rerr := forEachItem(p, body, func(v *fastjson.Value, line, index int) *requestError {
+		if v.Type() != fastjson.TypeObject {
+			return malformed(line, index, "", "each item must be a JSON object")
 		}
-		switch {
-		case l.Position == nil:
-			return invalid(line, index, "position", "required")
-		case *l.Position < 0:
-			return invalid(line, index, "position", "must not be negative")
-		case l.Name == nil:
-			return invalid(line, index, "name", "required")
-		case l.State == nil:
-			return invalid(line, index, "state", "required")
-		case l.Start == nil:
-			return invalid(line, index, "start", "required")
-		case l.End == nil:
-			return invalid(line, index, "end", "required")
+		format := formatJSONCB
+		if v.Exists("_event") {
+			format = formatJSONL
 		}
-		t := ansibleTask{Position: *l.Position, Name: *l.Name, Host: l.Host}
-		switch *l.State {
-		case "success", "ok", "changed":
-			t.State = "success"
-		case "failure", "failed":
-			t.State = "failure"
-		case "skipped":
-			t.State = "skipped"
-		case "unreachable":
-			t.State = "unreachable"
-		default:
-			return invalid(line, index, "state", "unknown state, want success, failure, skipped or unreachable")
+		if batch.format == "" {
+			batch.format = format
+		} else if batch.format != format {
+			return invalid(line, index, "_event", "a request must not mix json_cb and ansible.posix.jsonl lines")
 		}
-		var ok bool
-		if t.Start, ok = parseAnsibleTime(*l.Start, loc); !ok {
-			return malformed(line, index, "start", "want an ISO 8601 time such as 2026-02-03T10:14:04.530911")
-		}
-		if t.End, ok = parseAnsibleTime(*l.End, loc); !ok {
-			return malformed(line, index, "end", "want an ISO 8601 time such as 2026-02-03T10:14:04.530911")
-		}
-		if t.End.Before(t.Start) {
-			return invalid(line, index, "end", "before start")
-		}
-		t.ErrorMessage = jsonText(l.ErrorMessage)
-		if len(bytes.TrimSpace(l.Misc)) > 0 && !bytes.Equal(bytes.TrimSpace(l.Misc), []byte("null")) {
-			dec := json.NewDecoder(bytes.NewReader(l.Misc))
-			dec.UseNumber() // keeps 64-bit integers exact
-			var misc any
-			if err := dec.Decode(&misc); err != nil {
-				return malformed(line, index, "misc", "invalid JSON")
+		if format == formatJSONL {
+			ev, rerr := decodeJSONLEvent(v, line, index)
+			if rerr != nil {
+				return rerr
 			}
-			m, isMap := misc.(map[string]any)
-			if !isMap {
-				return malformed(line, index, "misc", "wrong type: want object")
+			if ev != nil {
+				batch.events = append(batch.events, *ev)
 			}
-			t.Result = m
-			if c, isBool := m["changed"].(bool); isBool {
-				t.Changed = &c
-			}
+			return nil
 		}
-		tasks = append(tasks, t)
+		task, rerr := decodeJSONCBTask(v, loc, line, index)
+		if rerr != nil {
+			return rerr
+		}
+		batch.tasks = append(batch.tasks, task)
 		return nil
 	})
 	if rerr != nil {
 		return nil, rerr
 	}
-	return tasks, nil
+	return batch, nil
 }
 
-// jsonText renders an error_message, which json_cb sends as a string or as
-// any JSON value, as text.
-func jsonText(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+// forEachItem calls fn with each item of a body that is a JSON array, one
+// value, or values one per line. Values are only valid during fn. On a
+// syntax error the body is walked again with encoding/json to report the
+// line and index of the fault without quoting it.
+func forEachItem(p *fastjson.Parser, body []byte, fn func(v *fastjson.Value, line, index int) *requestError) *requestError {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return malformed(0, -1, "", "empty body")
+	}
+	if trimmed[0] == '[' {
+		v, err := p.ParseBytes(trimmed)
+		if err != nil {
+			return slowItems(p, body, fn)
+		}
+		for i, item := range v.GetArray() {
+			if rerr := fn(item, 0, i); rerr != nil {
+				return rerr
+			}
+		}
+		return nil
+	}
+	line, index := 0, 0
+	for rest := body; len(rest) > 0; {
+		line++
+		var l []byte
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			l, rest = rest[:i], rest[i+1:]
+		} else {
+			l, rest = rest, nil
+		}
+		l = bytes.TrimSpace(l)
+		if len(l) == 0 {
+			continue
+		}
+		v, err := p.ParseBytes(l)
+		if err != nil {
+			// Not one value per line: pretty-printed or several per line.
+			return slowItems(p, body, fn)
+		}
+		if rerr := fn(v, line, index); rerr != nil {
+			return rerr
+		}
+		index++
+	}
+	return nil
+}
+
+// slowItems walks items with encoding/json, which reports syntax errors by
+// line, and hands each well-formed item to fn.
+func slowItems(p *fastjson.Parser, body []byte, fn func(v *fastjson.Value, line, index int) *requestError) *requestError {
+	return jsonItems(body, func(raw []byte, line, index int) *requestError {
+		v, err := p.ParseBytes(raw)
+		if err != nil {
+			// encoding/json accepted it; fastjson refuses only what is
+			// nested deeper than it allows.
+			return malformed(line, index, "", "JSON nested too deeply")
+		}
+		return fn(v, line, index)
+	})
+}
+
+func fieldString(v *fastjson.Value, key string, line, index int, required bool) (string, *requestError) {
+	f := v.Get(key)
+	if f == nil || f.Type() == fastjson.TypeNull {
+		if required {
+			return "", invalid(line, index, key, "required")
+		}
+		return "", nil
+	}
+	b, err := f.StringBytes()
+	if err != nil {
+		return "", malformed(line, index, key, "wrong type: want string")
+	}
+	return string(b), nil
+}
+
+func decodeJSONCBTask(v *fastjson.Value, loc *time.Location, line, index int) (ansibleTask, *requestError) {
+	var t ansibleTask
+	pos := v.Get("position")
+	if pos == nil {
+		return t, invalid(line, index, "position", "required")
+	}
+	p, err := pos.Int()
+	if err != nil {
+		return t, malformed(line, index, "position", "wrong type: want integer")
+	}
+	if p < 0 {
+		return t, invalid(line, index, "position", "must not be negative")
+	}
+	t.Position = p
+	var rerr *requestError
+	if t.Name, rerr = fieldString(v, "name", line, index, true); rerr != nil {
+		return t, rerr
+	}
+	state, rerr := fieldString(v, "state", line, index, true)
+	if rerr != nil {
+		return t, rerr
+	}
+	switch state {
+	case "success", "ok", "changed":
+		t.State = "success"
+	case "failure", "failed":
+		t.State = "failure"
+	case "skipped":
+		t.State = "skipped"
+	case "unreachable":
+		t.State = "unreachable"
+	default:
+		return t, invalid(line, index, "state", "unknown state, want success, failure, skipped or unreachable")
+	}
+	for _, f := range []struct {
+		key string
+		dst *time.Time
+	}{{"start", &t.Start}, {"end", &t.End}} {
+		s, rerr := fieldString(v, f.key, line, index, true)
+		if rerr != nil {
+			return t, rerr
+		}
+		var ok bool
+		if *f.dst, ok = parseAnsibleTime(s, loc); !ok {
+			return t, malformed(line, index, f.key, "want an ISO 8601 time such as 2026-02-03T10:14:04.530911")
+		}
+	}
+	if t.End.Before(t.Start) {
+		return t, invalid(line, index, "end", "before start")
+	}
+	if t.Host, rerr = fieldString(v, "host", line, index, false); rerr != nil {
+		return t, rerr
+	}
+	t.ErrorMessage = jsonText(v.Get("error_message"))
+	t.Result = pcommon.NewMap()
+	if misc := v.Get("misc"); misc != nil && misc.Type() != fastjson.TypeNull {
+		obj, err := misc.Object()
+		if err != nil {
+			return t, malformed(line, index, "misc", "wrong type: want object")
+		}
+		putObject(t.Result, obj)
+		if c := misc.Get("changed"); c != nil && (c.Type() == fastjson.TypeTrue || c.Type() == fastjson.TypeFalse) {
+			changed := c.Type() == fastjson.TypeTrue
+			t.Changed = &changed
+		}
+	}
+	return t, nil
+}
+
+// jsonlRunnerStates maps runner events to our task states.
+var jsonlRunnerStates = map[string]string{
+	"v2_runner_on_ok":          "success",
+	"v2_runner_on_failed":      "failure",
+	"v2_runner_on_skipped":     "skipped",
+	"v2_runner_on_unreachable": "unreachable",
+}
+
+func decodeJSONLEvent(v *fastjson.Value, line, index int) (*jsonlEvent, *requestError) {
+	name, rerr := fieldString(v, "_event", line, index, true)
+	if rerr != nil {
+		return nil, rerr
+	}
+	ev := &jsonlEvent{Event: name}
+	ts, rerr := fieldString(v, "_timestamp", line, index, true)
+	if rerr != nil {
+		return nil, rerr
+	}
+	var ok bool
+	if ev.Time, ok = parseAnsibleTime(ts, time.UTC); !ok {
+		return nil, malformed(line, index, "_timestamp", "want an RFC 3339 time")
+	}
+	parseDuration := func(obj string) (start, end time.Time, rerr *requestError) {
+		d := v.Get(obj, "duration")
+		if d == nil {
+			return ev.Time, ev.Time, nil
+		}
+		start, end = ev.Time, ev.Time
+		if s := d.GetStringBytes("start"); s != nil {
+			if start, ok = parseAnsibleTime(string(s), time.UTC); !ok {
+				return start, end, malformed(line, index, obj+".duration.start", "want an RFC 3339 time")
+			}
+		}
+		if e := d.GetStringBytes("end"); e != nil {
+			if end, ok = parseAnsibleTime(string(e), time.UTC); !ok {
+				return start, end, malformed(line, index, obj+".duration.end", "want an RFC 3339 time")
+			}
+		}
+		return start, end, nil
+	}
+	switch {
+	case name == "v2_playbook_on_play_start":
+		ev.PlayID = string(v.GetStringBytes("play", "id"))
+		ev.PlayName = string(v.GetStringBytes("play", "name"))
+		if ev.PlayStart, _, rerr = parseDuration("play"); rerr != nil {
+			return nil, rerr
+		}
+	case name == "v2_playbook_on_task_start", name == "v2_playbook_on_handler_task_start",
+		jsonlRunnerStates[name] != "":
+		ev.TaskID = string(v.GetStringBytes("task", "id"))
+		if ev.TaskID == "" {
+			return nil, invalid(line, index, "task.id", "required")
+		}
+		ev.TaskName = string(v.GetStringBytes("task", "name"))
+		ev.TaskPath = string(v.GetStringBytes("task", "path"))
+		ev.Handler = name == "v2_playbook_on_handler_task_start"
+		if ev.TaskStart, ev.TaskEnd, rerr = parseDuration("task"); rerr != nil {
+			return nil, rerr
+		}
+		if ev.TaskEnd.Before(ev.TaskStart) {
+			return nil, invalid(line, index, "task.duration.end", "before start")
+		}
+		hosts := v.GetObject("hosts")
+		if hosts == nil && jsonlRunnerStates[name] != "" {
+			return nil, invalid(line, index, "hosts", "required on runner events")
+		}
+		if hosts != nil {
+			hosts.Visit(func(host []byte, res *fastjson.Value) {
+				hr := hostResult{Host: string(host), Result: pcommon.NewMap()}
+				if obj, err := res.Object(); err == nil {
+					putObject(hr.Result, obj)
+					if c := res.Get("changed"); c != nil && (c.Type() == fastjson.TypeTrue || c.Type() == fastjson.TypeFalse) {
+						changed := c.Type() == fastjson.TypeTrue
+						hr.Changed = &changed
+					}
+					hr.Msg = jsonText(res.Get("msg"))
+				}
+				ev.Hosts = append(ev.Hosts, hr)
+			})
+		}
+	case name == "v2_playbook_on_stats":
+		ev.Stats = map[string]hostStats{}
+		if stats := v.GetObject("stats"); stats != nil {
+			stats.Visit(func(host []byte, s *fastjson.Value) {
+				ev.Stats[string(host)] = hostStats{
+					Failures:    s.GetInt64("failures"),
+					Unreachable: s.GetInt64("unreachable"),
+					Ignored:     s.GetInt64("ignored"),
+					Rescued:     s.GetInt64("rescued"),
+				}
+			})
+		}
+	default:
+		// Other callback events (retries, includes, warnings) carry nothing
+		// the trace needs; they are accepted and skipped.
+		return nil, nil
+	}
+	return ev, nil
+}
+
+// putObject copies a JSON object into m in source order, keeping integers
+// exact; depth is bounded by fastjson's parser.
+func putObject(m pcommon.Map, obj *fastjson.Object) {
+	m.EnsureCapacity(obj.Len())
+	obj.Visit(func(k []byte, v *fastjson.Value) {
+		putFast(m.PutEmpty(string(k)), v)
+	})
+}
+
+func putFast(dst pcommon.Value, v *fastjson.Value) {
+	switch v.Type() {
+	case fastjson.TypeString:
+		dst.SetStr(string(v.GetStringBytes()))
+	case fastjson.TypeNumber:
+		if i, err := v.Int64(); err == nil {
+			dst.SetInt(i)
+		} else if f, err := v.Float64(); err == nil {
+			dst.SetDouble(f)
+		} else {
+			dst.SetStr(v.String())
+		}
+	case fastjson.TypeTrue:
+		dst.SetBool(true)
+	case fastjson.TypeFalse:
+		dst.SetBool(false)
+	case fastjson.TypeObject:
+		obj, _ := v.Object()
+		putObject(dst.SetEmptyMap(), obj)
+	case fastjson.TypeArray:
+		arr, _ := v.Array()
+		s := dst.SetEmptySlice()
+		s.EnsureCapacity(len(arr))
+		for _, e := range arr {
+			putFast(s.AppendEmpty(), e)
+		}
+	}
+}
+
+// jsonText renders an error_message or msg, which Ansible sends as a
+// string or as any JSON value, as text.
+func jsonText(v *fastjson.Value) string {
+	if v == nil || v.Type() == fastjson.TypeNull {
 		return ""
 	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return strings.TrimSpace(s)
+	if v.Type() == fastjson.TypeString {
+		return strings.TrimSpace(string(v.GetStringBytes()))
 	}
-	return string(raw)
+	return string(v.MarshalTo(nil))
 }

@@ -65,7 +65,7 @@ func invalid(line, index int, field, msg string) *requestError {
 // objects one per line (NDJSON), calling fn with each raw item, its line and
 // its index. Items are handed over raw so each decoder can report fields in
 // its own terms.
-func jsonItems(body []byte, fn func(raw json.RawMessage, line, index int) *requestError) *requestError {
+func jsonItems(body []byte, fn func(raw []byte, line, index int) *requestError) *requestError {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
 		return malformed(0, -1, "", "empty body")
@@ -216,7 +216,7 @@ var lifecycleTimeFields = []string{"time", "deployment.started", "deployment.fin
 // event refuses the whole request.
 func decodeLifecycle(body []byte) ([]deployevent.Event, *requestError) {
 	var events []deployevent.Event
-	rerr := jsonItems(body, func(raw json.RawMessage, line, index int) *requestError {
+	rerr := jsonItems(body, func(raw []byte, line, index int) *requestError {
 		var ev deployevent.Event
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.UseNumber() // context values keep their integers exact

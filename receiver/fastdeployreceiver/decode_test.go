@@ -111,7 +111,7 @@ func TestDecodeJSONCB(t *testing.T) {
 	line := `{"position":3,"start":"2026-02-03T10:14:04.530911","end":"2026-02-03T10:14:05.1","name":"restart","state":"failure","error_message":{"msg":"boom"},"misc":{"changed":true,"rc":9007199254740993,"results":[{"item":"a"}]}}`
 	berlin, err := time.LoadLocation("Europe/Berlin")
 	require.NoError(t, err)
-	tasks, rerr := decodeJSONCB([]byte(line), berlin)
+	tasks, rerr := testDecodeJSONCB([]byte(line), berlin)
 	require.Nil(t, rerr)
 	require.Len(t, tasks, 1)
 	task := tasks[0]
@@ -121,7 +121,9 @@ func TestDecodeJSONCB(t *testing.T) {
 	assert.Equal(t, `{"msg":"boom"}`, task.ErrorMessage)
 	require.NotNil(t, task.Changed)
 	assert.True(t, *task.Changed)
-	assert.Equal(t, "9007199254740993", task.Result["rc"].(interface{ String() string }).String(), "64-bit integers survive")
+	rc, ok := task.Result.Get("rc")
+	require.True(t, ok)
+	assert.Equal(t, int64(9007199254740993), rc.Int(), "64-bit integers survive")
 
 	errs := []struct {
 		body, field string
@@ -135,12 +137,12 @@ func TestDecodeJSONCB(t *testing.T) {
 		{`{"position":1,"start":"2026-02-03T10:14:04","end":"2026-02-03T10:14:04","name":"x","state":"success","misc":[1]}`, "misc", http.StatusBadRequest},
 	}
 	for _, e := range errs {
-		_, rerr := decodeJSONCB([]byte(e.body), time.UTC)
+		_, rerr := testDecodeJSONCB([]byte(e.body), time.UTC)
 		require.NotNil(t, rerr, e.body)
 		assert.Equal(t, e.field, rerr.field, e.body)
 		assert.Equal(t, e.status, rerr.status, e.body)
 	}
-	_, rerr = decodeJSONCB([]byte(strings.Repeat(line+"\n", 3)+"{"), time.UTC)
+	_, rerr = testDecodeJSONCB([]byte(strings.Repeat(line+"\n", 3)+"{"), time.UTC)
 	require.NotNil(t, rerr)
 	assert.Equal(t, 4, rerr.line)
 }

@@ -47,16 +47,18 @@ const (
 )
 
 type fastdeployReceiver struct {
-	cfg      *Config
-	set      receiver.Settings
-	traces   consumer.Traces
-	logs     consumer.Logs
-	tracker  *tracker
-	obsTrace *receiverhelper.ObsReport
-	obsLogs  *receiverhelper.ObsReport
-	tel      *metadata.TelemetryBuilder
-	now      func() time.Time
-	onClose  func()
+	cfg     *Config
+	set     receiver.Settings
+	traces  consumer.Traces
+	logs    consumer.Logs
+	tracker *tracker
+	// ansibleDecoder pools fastjson parsers across requests.
+	ansibleDecoder ansibleDecoder
+	obsTrace       *receiverhelper.ObsReport
+	obsLogs        *receiverhelper.ObsReport
+	tel            *metadata.TelemetryBuilder
+	now            func() time.Time
+	onClose        func()
 
 	startOnce    sync.Once
 	shutdownOnce sync.Once
@@ -346,12 +348,12 @@ func (r *fastdeployReceiver) handleAnsible(_ context.Context, req *http.Request,
 		}
 		loc = l
 	}
-	tasks, rerr := decodeJSONCB(body, loc)
+	batch, rerr := r.ansibleDecoder.decode(body, loc)
 	if rerr != nil {
 		return nil, rerr
 	}
 	x := r.tracker.begin(r.now())
-	x.ansible(tasks, target)
+	x.ansible(batch, target)
 	return x, nil
 }
 

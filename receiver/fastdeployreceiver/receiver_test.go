@@ -132,7 +132,10 @@ func allLogs(sink *consumertest.LogsSink) []plog.LogRecord {
 }
 
 func spanAttr(s ptrace.Span, k string) string {
-	v, _ := s.Attributes().Get(k)
+	v, ok := s.Attributes().Get(k)
+	if !ok {
+		return ""
+	}
 	return v.AsString()
 }
 

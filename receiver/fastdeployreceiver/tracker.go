@@ -34,6 +34,7 @@ type tracker struct {
 	steps       map[stepKey]*stepState
 	finished    *boundedSet[string, finishedDeployment]
 	closedSteps *boundedSet[stepKey, closedStep]
+	runs        *boundedSet[deploytrace.SpanID, ansibleRun] // streamed jsonl runs, by parent span
 	delivered   *boundedSet[string, struct{}]
 	version     string
 }
@@ -91,6 +92,7 @@ func newTracker(timeout time.Duration, dedupWindow int, version string) *tracker
 		steps:       map[stepKey]*stepState{},
 		finished:    newBoundedSet[string, finishedDeployment](remember),
 		closedSteps: newBoundedSet[stepKey, closedStep](remember),
+		runs:        newBoundedSet[deploytrace.SpanID, ansibleRun](remember),
 		delivered:   newBoundedSet[string, struct{}](dedupWindow),
 		version:     version,
 	}
@@ -112,6 +114,7 @@ type txn struct {
 	steps       map[stepKey]*stepState      // nil value: removed
 	finished    map[string]finishedDeployment
 	closedSteps map[stepKey]closedStep
+	runs        map[deploytrace.SpanID]ansibleRun
 	delivered   []string
 	duplicates  int
 	accepted    int
@@ -129,6 +132,7 @@ func (t *tracker) begin(now time.Time) *txn {
 		steps:       map[stepKey]*stepState{},
 		finished:    map[string]finishedDeployment{},
 		closedSteps: map[stepKey]closedStep{},
+		runs:        map[deploytrace.SpanID]ansibleRun{},
 	}
 }
 
@@ -159,6 +163,9 @@ func (x *txn) commit() {
 	}
 	for k, c := range x.closedSteps {
 		t.closedSteps.put(k, c)
+	}
+	for parent, run := range x.runs {
+		t.runs.put(parent, run)
 	}
 	for _, id := range x.delivered {
 		t.delivered.put(id, struct{}{})
@@ -448,6 +455,11 @@ func (x *txn) lifecycle(ev *deployevent.Event) {
 		// A late event of a finished deployment must not revive it.
 		delete(x.deployments, id)
 	}
+}
+
+func sortedStrings(s []string) []string {
+	slices.Sort(s)
+	return s
 }
 
 func startIf(d *deploymentState) *time.Time {

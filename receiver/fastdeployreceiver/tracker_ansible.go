@@ -22,17 +22,36 @@ type ansibleTarget struct {
 	traceparent  string
 }
 
-// ansible adds one span and one log record per task.
-func (x *txn) ansible(tasks []ansibleTask, target ansibleTarget) {
-	x.accepted += len(tasks)
+// ansible adds a request's Ansible spans and log records.
+func (x *txn) ansible(batch *ansibleBatch, target ansibleTarget) {
 	d := x.ansibleDeployment(target)
-	parent, live := x.ansibleParent(d, target, tasks)
-	for i := range tasks {
-		x.emitTask(d, parent, &tasks[i])
+	extentOf := batch.extent()
+	parent, live := x.ansibleParent(d, target, extentOf)
+	switch batch.format {
+	case formatJSONCB:
+		x.accepted += len(batch.tasks)
+		for i := range batch.tasks {
+			x.emitTask(d, parent, &batch.tasks[i])
+		}
+	case formatJSONL:
+		x.accepted += len(batch.events)
+		x.jsonlRun(d, parent, batch.events)
 	}
 	if live && target.deployment != "" {
 		d.touched = x.now
 	}
+}
+
+// extent is the time span a batch covers.
+func (b *ansibleBatch) extent() extent {
+	var e extent
+	for _, t := range b.tasks {
+		e.add(t.Start, t.End)
+	}
+	for _, ev := range b.events {
+		e.add(earlier(ev.Time, ev.TaskStart), ev.Time)
+	}
+	return e
 }
 
 func (x *txn) ansibleDeployment(target ansibleTarget) *deploymentState {
@@ -54,7 +73,7 @@ func (x *txn) ansibleDeployment(target ansibleTarget) *deploymentState {
 // ansibleParent picks the span the tasks hang under: the traceparent's span;
 // else the named step's subprocess (or the step, when it ran no command);
 // else a synthetic step for the playbook run.
-func (x *txn) ansibleParent(d *deploymentState, target ansibleTarget, tasks []ansibleTask) (deploytrace.SpanID, bool) {
+func (x *txn) ansibleParent(d *deploymentState, target ansibleTarget, ext extent) (deploytrace.SpanID, bool) {
 	if target.traceparent != "" {
 		trace, span, err := deploytrace.ParseTraceparent(target.traceparent)
 		if err == nil {
@@ -87,10 +106,6 @@ func (x *txn) ansibleParent(d *deploymentState, target ansibleTarget, tasks []an
 		}
 		return deploytrace.StepSpanID(d.trace, id, k.name, k.position), false
 	}
-	var ext extent
-	for _, t := range tasks {
-		ext.add(t.Start, t.End)
-	}
 	live := false
 	if x.deployments[id] == d {
 		// Held open until the deployment ends.
@@ -99,7 +114,7 @@ func (x *txn) ansibleParent(d *deploymentState, target ansibleTarget, tasks []an
 		}
 		d.playbook.add(ext.start, ext.end)
 		live = true
-	} else if len(tasks) > 0 {
+	} else if !ext.start.IsZero() {
 		x.emitPlaybook(d, ext.start, ext.end)
 	}
 	return deploytrace.PlaybookStepSpanID(d.trace, id), live
@@ -126,8 +141,8 @@ func (x *txn) emitTask(d *deploymentState, parent deploytrace.SpanID, t *ansible
 	if t.Changed != nil {
 		a.PutBool(deployattr.AnsibleChanged, *t.Changed)
 	}
-	if t.Result != nil {
-		putMap(a.PutEmptyMap(deployattr.AnsibleResult), t.Result)
+	if t.Result.Len() > 0 {
+		t.Result.MoveTo(a.PutEmptyMap(deployattr.AnsibleResult))
 	}
 	failed := t.State == "failure" || t.State == "unreachable"
 	switch {

@@ -1,0 +1,171 @@
+package fastdeployreceiver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
+)
+
+// postAnsibleRun posts an ansible.posix.jsonl run as the output of step
+// "configure" (position 1, run as ansible-playbook) of deployment 7, while
+// the step is running, and returns the exported spans by kind.
+func postAnsibleRun(t *testing.T, tr *testReceiver, run []byte) map[string][]ptrace.Span {
+	t.Helper()
+	require.Equal(t, 200, tr.events(t,
+		ev("deployment.started", "a", "2026-11-27T11:00:00Z", ""),
+		ev("step.started", "b", "2026-11-27T11:00:01Z", `,"step":{"name":"configure","position":1,"command":"ansible-playbook -i inventory.ini site.yml"}`),
+	).status)
+	rep := tr.post(t, pathAnsible, "application/x-ndjson", string(run),
+		headerDeployment, "7", headerStep, "configure")
+	require.Equal(t, 200, rep.status, rep.body)
+	byKind := map[string][]ptrace.Span{}
+	for _, s := range allSpans(tr.traces) {
+		k := spanAttr(s, "fastdeploy.span.kind")
+		byKind[k] = append(byKind[k], s)
+	}
+	return byKind
+}
+
+// checkAnsibleRunShape asserts what the site.yml run must yield whatever
+// its times and uuids: playbook > 2 plays > tasks > one span per host, with
+// ignored failures recorded but not failing, and the unreachable host and
+// the host that failed for good failing their task, play and playbook.
+func checkAnsibleRunShape(t *testing.T, byKind map[string][]ptrace.Span) {
+	t.Helper()
+	require.Len(t, byKind["ansible.playbook"], 1)
+	require.Len(t, byKind["ansible.play"], 2)
+	require.Len(t, byKind["ansible.task"], 9, "7 web tasks, the handler, the db ping")
+	require.Len(t, byKind["ansible.host"], 15, "one per host result")
+
+	trace := deploytrace.DeploymentTraceID("7")
+	sub := deploytrace.SubprocessSpanID(trace, "7", "configure", 1)
+	playbook := byKind["ansible.playbook"][0]
+	assert.Equal(t, pcommonSpan(sub), playbook.ParentSpanID(), "the run hangs under the step's subprocess")
+	assert.Equal(t, ptrace.StatusCodeError, playbook.Status().Code())
+	assert.Equal(t, "failed or unreachable: db1, web2", playbook.Status().Message())
+
+	spans := map[string]ptrace.Span{}
+	for _, kind := range []string{"ansible.play", "ansible.task", "ansible.host"} {
+		for _, s := range byKind[kind] {
+			spans[s.Name()] = s
+		}
+	}
+	for _, p := range byKind["ansible.play"] {
+		assert.Equal(t, playbook.SpanID(), p.ParentSpanID())
+		assert.Equal(t, ptrace.StatusCodeError, p.Status().Code(), p.Name())
+	}
+	ignored := spans["optional cleanup @ web1"]
+	assert.Equal(t, ptrace.StatusCodeError, ignored.Status().Code(), "an ignored failure is recorded")
+	v, _ := ignored.Attributes().Get("fastdeploy.ansible.ignore_errors")
+	assert.True(t, v.Bool())
+	assert.Equal(t, ptrace.StatusCodeUnset, spans["optional cleanup"].Status().Code(), "but does not fail its task")
+	assert.Equal(t, ptrace.StatusCodeError, spans["migrate on web2 only"].Status().Code())
+	_, ok := spans["migrate on web2 only @ web2"].Attributes().Get("fastdeploy.ansible.ignore_errors")
+	assert.False(t, ok, "a failure that stopped its host is not ignored")
+	assert.Equal(t, "unreachable", spanAttr(spans["ping database host @ db1"], "fastdeploy.status"))
+	assert.Equal(t, ptrace.StatusCodeError, spans["ping database host"].Status().Code())
+	assert.Equal(t, "skipped", spanAttr(spans["only on staging @ web1"], "fastdeploy.status"))
+	assert.Equal(t, ptrace.StatusCodeUnset, spans["only on staging"].Status().Code())
+	assert.Equal(t, "true", spanAttr(spans["reload app @ web1"], "fastdeploy.ansible.handler"))
+	assert.Equal(t, spans["check uptime"].SpanID(), spans["check uptime @ web2"].ParentSpanID())
+	assert.Equal(t, spans["play configure web"].SpanID(), spans["check uptime"].ParentSpanID())
+	loop, _ := spans["install packages @ web1"].Attributes().Get("fastdeploy.ansible.result")
+	results, _ := loop.Map().Get("results")
+	assert.Equal(t, 2, results.Slice().Len(), "loop results kept")
+	for _, s := range byKind["ansible.host"] {
+		assert.False(t, s.EndTimestamp().AsTime().Before(s.StartTimestamp().AsTime()), s.Name())
+	}
+}
+
+func TestJSONLGoldenRun(t *testing.T) {
+	t.Parallel()
+	tr := newTestReceiver(t, nil)
+	run, err := os.ReadFile(filepath.Join("testdata", "ansible", "run.jsonl"))
+	require.NoError(t, err)
+	checkAnsibleRunShape(t, postAnsibleRun(t, tr, run))
+	var traces, logs []json.RawMessage
+	for _, td := range tr.traces.AllTraces() {
+		b, err := (&ptrace.JSONMarshaler{}).MarshalTraces(td)
+		require.NoError(t, err)
+		traces = append(traces, b)
+	}
+	for _, ld := range tr.logs.AllLogs() {
+		b, err := (&plog.JSONMarshaler{}).MarshalLogs(ld)
+		require.NoError(t, err)
+		logs = append(logs, b)
+	}
+	compareGolden(t, filepath.Join("testdata", "golden", "jsonl-traces.json"), traces)
+	compareGolden(t, filepath.Join("testdata", "golden", "jsonl-logs.json"), logs)
+
+	// Replaying the same output yields the same span ids, not new spans.
+	before := map[string]bool{}
+	for _, s := range allSpans(tr.traces) {
+		before[s.SpanID().String()] = true
+	}
+	tr.post(t, pathAnsible, "application/x-ndjson", string(run), headerDeployment, "7", headerStep, "configure")
+	for _, s := range allSpans(tr.traces) {
+		assert.True(t, before[s.SpanID().String()], "replay created new span %s", s.Name())
+	}
+}
+
+func TestJSONLStreamedInChunks(t *testing.T) {
+	t.Parallel()
+	run, err := os.ReadFile(filepath.Join("testdata", "ansible", "run.jsonl"))
+	require.NoError(t, err)
+	whole := newTestReceiver(t, nil)
+	postAnsibleRun(t, whole, run)
+
+	chunked := newTestReceiver(t, nil)
+	lines := bytes.SplitAfter(run, []byte("\n"))
+	postAnsibleRun(t, chunked, bytes.Join(lines[:9], nil))
+	rep := chunked.post(t, pathAnsible, "application/x-ndjson", string(bytes.Join(lines[9:], nil)), headerDeployment, "7", headerStep, "configure")
+	require.Equal(t, 200, rep.status)
+
+	ids := func(tr *testReceiver) map[string]string {
+		out := map[string]string{}
+		for _, s := range allSpans(tr.traces) {
+			out[s.SpanID().String()] = s.ParentSpanID().String()
+		}
+		return out
+	}
+	// The same spans with the same parents (a task split across chunks may
+	// be exported twice with the same id).
+	assert.Equal(t, ids(whole), ids(chunked))
+}
+
+// TestRealAnsiblePlaybook runs the real ansible-playbook with the stock
+// ansible.posix.jsonl callback and checks the receiver reads its output.
+func TestRealAnsiblePlaybook(t *testing.T) {
+	t.Parallel()
+	bin, err := exec.LookPath("ansible-playbook")
+	if err != nil {
+		t.Skip("ansible-playbook not installed (Debian package ansible); make test installs it")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-i", "inventory.ini", "site.yml", "-e", "workdir="+t.TempDir())
+	cmd.Dir = filepath.Join("testdata", "ansible")
+	cmd.Env = append(os.Environ(), "ANSIBLE_STDOUT_CALLBACK=ansible.posix.jsonl", "ANSIBLE_HOST_KEY_CHECKING=False",
+		"ANSIBLE_LOCAL_TEMP="+t.TempDir(), "ANSIBLE_NOCOLOR=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "the playbook has failing hosts: %s", stderr.String())
+	assert.Equal(t, 4, exit.ExitCode(), "ansible-playbook's exit code for failed and unreachable hosts")
+
+	tr := newTestReceiver(t, nil)
+	checkAnsibleRunShape(t, postAnsibleRun(t, tr, out))
+}
