@@ -48,7 +48,8 @@ type deploymentState struct {
 	startSeen  bool
 	lastEvent  time.Time // latest event time heard of it
 	touched    time.Time // wall clock of the latest news, drives the timeout
-	failedStep string    // first failed step, named in the status message
+	failedStep string    // the failed step that ended last, named in the status message
+	failedAt   time.Time
 	playbook   *extent   // synthetic step for Ansible tasks posted without a step
 }
 
@@ -429,8 +430,10 @@ func (x *txn) lifecycle(ev *deployevent.Event) {
 		x.closedSteps[k] = closed
 		// Also findable by name alone, for Ansible posts that name no position.
 		x.closedSteps[stepKey{deployment: id, name: step.Name, position: -1}] = closed
-		if deployevent.IsFailure(step.State) && d.failedStep == "" {
-			d.failedStep = step.Name
+		// Earlier failures may have been allowed (continue_on_error); the one
+		// that ended last is what stopped the deployment.
+		if deployevent.IsFailure(step.State) && !end.Before(d.failedAt) {
+			d.failedStep, d.failedAt = step.Name, end
 		}
 		x.emitStep(d, &step, start, end)
 		x.stepLog(d, ev, &step, end.Sub(start))

@@ -1,0 +1,156 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/testutil/otlpsink"
+)
+
+func deployerBinary(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("FASTDEPLOY_DEPLOYER")
+	if bin == "" {
+		t.Skip("FASTDEPLOY_DEPLOYER is not set: run `make e2e-test`, which builds the deployer first")
+	}
+	_, err := os.Stat(bin)
+	require.NoError(t, err)
+	return bin
+}
+
+func plansDir() string {
+	_, here, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(here), "..", "..", "testdata", "plans")
+}
+
+// runPlan runs the bundled deployer on a plan and returns its exit code and
+// combined output.
+func runPlan(t *testing.T, collectorURL, plan, deploymentID string, extra ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	args := append([]string{"run", "--collector-url", collectorURL, "--deployment-id", deploymentID,
+		"--spool-dir", filepath.Join(t.TempDir(), "spool"), "--progress", "plain"}, extra...)
+	args = append(args, filepath.Join(plansDir(), plan))
+	cmd := exec.CommandContext(ctx, deployerBinary(t), args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode(), out.String()
+	}
+	require.NoError(t, err, out.String())
+	return 0, out.String()
+}
+
+func spansOf(sink *otlpsink.Sink, deploymentID string) map[string][]ptrace.Span {
+	trace := deploytrace.DeploymentTraceID(deploymentID).String()
+	out := map[string][]ptrace.Span{}
+	for _, s := range sink.Spans() {
+		if s.Span.TraceID().String() == trace {
+			k := attr(s.Span, "fastdeploy.span.kind")
+			out[k] = append(out[k], s.Span)
+		}
+	}
+	return out
+}
+
+// TestDeployerShellPlan runs the bundled deployer on a plan of shell and
+// argv steps against the built collector.
+func TestDeployerShellPlan(t *testing.T) {
+	s := startStack(t, basicConfig)
+	code, out := runPlan(t, s.receiver, "shell.yaml", "e2e-shell-1")
+	require.Equal(t, 0, code, out)
+	require.True(t, s.sink.WaitFor(30*time.Second, func() bool { return len(spansOf(s.sink, "e2e-shell-1")["deployment"]) == 1 }), out)
+	spans := spansOf(s.sink, "e2e-shell-1")
+	dep := spans["deployment"][0]
+	assert.Equal(t, ptrace.StatusCodeOk, dep.Status().Code())
+	assert.Equal(t, "success", attr(dep, "cicd.pipeline.result"))
+	assert.NotEmpty(t, spans["step"])
+	assert.Len(t, spans["subprocess"], len(spans["step"]), "every step ran a subprocess")
+	for _, st := range spans["step"] {
+		assert.Equal(t, dep.SpanID(), st.ParentSpanID(), st.Name())
+	}
+	assert.NotContains(t, s.sink.ExportedJSON(t), "example-token-not-real", "a secret var never leaves")
+}
+
+// TestDeployerFailingPlan checks a failing step fails the deployment, in
+// the exit code and in the trace.
+func TestDeployerFailingPlan(t *testing.T) {
+	s := startStack(t, basicConfig)
+	code, out := runPlan(t, s.receiver, "failing.yaml", "e2e-fail-1")
+	require.Equal(t, 1, code, out)
+	require.True(t, s.sink.WaitFor(30*time.Second, func() bool { return len(spansOf(s.sink, "e2e-fail-1")["deployment"]) == 1 }), out)
+	spans := spansOf(s.sink, "e2e-fail-1")
+	dep := spans["deployment"][0]
+	assert.Equal(t, ptrace.StatusCodeError, dep.Status().Code())
+	assert.Equal(t, "deployment failed at step migrate", dep.Status().Message())
+	states := map[string]string{}
+	for _, st := range spans["step"] {
+		states[st.Name()] = attr(st, "fastdeploy.status")
+	}
+	assert.Equal(t, map[string]string{"lint": "success", "optional cache warm-up": "failure", "migrate": "failure", "switch traffic": "skipped"}, states)
+}
+
+// TestDeployerAnsiblePlan runs a plan with a real ansible-playbook step:
+// the run's spans hang under the step's subprocess in the same trace.
+func TestDeployerAnsiblePlan(t *testing.T) {
+	if _, err := exec.LookPath("ansible-playbook"); err != nil {
+		t.Skip("ansible-playbook not installed (Debian package ansible); make test installs it")
+	}
+	s := startStack(t, basicConfig)
+	code, out := runPlan(t, s.receiver, "ansible.yaml", "e2e-ansible-1")
+	require.Equal(t, 0, code, out)
+	require.True(t, s.sink.WaitFor(60*time.Second, func() bool {
+		sp := spansOf(s.sink, "e2e-ansible-1")
+		return len(sp["deployment"]) == 1 && len(sp["ansible.playbook"]) == 1
+	}), out)
+	spans := spansOf(s.sink, "e2e-ansible-1")
+	var configureSub ptrace.Span
+	for _, sub := range spans["subprocess"] {
+		if attr(sub, "process.command_line") != "" && sub.Name() == "ansible-playbook" {
+			configureSub = sub
+		}
+	}
+	require.False(t, configureSub.SpanID().IsEmpty(), "the ansible step has a subprocess span")
+	assert.Equal(t, configureSub.SpanID(), spans["ansible.playbook"][0].ParentSpanID(), "the playbook run hangs under the ansible-playbook subprocess")
+	assert.NotEmpty(t, spans["ansible.host"])
+	assert.NotContains(t, s.sink.ExportedJSON(t), "hunter2-not-real", "the secret extra var never leaves")
+}
+
+// TestDeployerSpoolsWhileCollectorIsDown runs a plan with no collector,
+// then flushes the spool once one is up: nothing is lost.
+func TestDeployerSpoolsWhileCollectorIsDown(t *testing.T) {
+	bin := deployerBinary(t)
+	spool := filepath.Join(t.TempDir(), "spool")
+	deadURL := "http://127.0.0.1:1"
+	cmd := exec.Command(bin, "run", "--collector-url", deadURL, "--deployment-id", "e2e-spool-1",
+		"--spool-dir", spool, "--delivery-timeout", "500ms", "--progress", "plain", filepath.Join(plansDir(), "shell.yaml"))
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "the deployment itself succeeds without a collector: %s", out)
+	entries, err := os.ReadDir(spool)
+	require.NoError(t, err)
+	require.NotEmpty(t, entries, "events were spooled")
+
+	s := startStack(t, basicConfig)
+	flush := exec.Command(bin, "flush", "--collector-url", s.receiver, "--spool-dir", spool)
+	out, err = flush.CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.True(t, s.sink.WaitFor(30*time.Second, func() bool { return len(spansOf(s.sink, "e2e-spool-1")["deployment"]) == 1 }), string(out))
+	assert.NotEmpty(t, spansOf(s.sink, "e2e-spool-1")["step"])
+}
