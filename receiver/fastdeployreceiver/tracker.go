@@ -50,7 +50,7 @@ type deploymentState struct {
 	touched    time.Time // wall clock of the latest news, drives the timeout
 	failedStep string    // the failed step that ended last, named in the status message
 	failedAt   time.Time
-	playbook   *extent   // synthetic step for Ansible tasks posted without a step
+	playbook   *extent // synthetic step for Ansible tasks posted without a step
 }
 
 type extent struct{ start, end time.Time }
