@@ -40,7 +40,10 @@ func (s *Set) or(o *Set) {
 type Matcher struct {
 	class  [256]uint8
 	nclass int
-	delta  []int32 // state*nclass+class -> next state*nclass (premultiplied)
+	// delta: state*nclass+class -> next state*nclass (premultiplied), bit
+	// complemented (negative) when a keyword ends in the next state, so the
+	// scan loop does one table load per byte.
+	delta  []int32
 	outIdx []int32 // state*nclass -> index into outs, 0 = no keyword ends here
 	outs   []Set
 }
@@ -135,6 +138,9 @@ func New(keywords [][]string) (*Matcher, error) {
 	for i, nd := range nodes {
 		for c, next := range nd.next {
 			m.delta[i*n+c] = next * int32(n)
+			if nodes[next].has {
+				m.delta[i*n+c] = ^m.delta[i*n+c]
+			}
 		}
 		if nd.has {
 			idx, ok := seen[nd.out]
@@ -152,11 +158,12 @@ func New(keywords [][]string) (*Matcher, error) {
 // Scan adds to found the groups of every keyword that occurs in s.
 func (m *Matcher) Scan(s string, found *Set) {
 	st := int32(0)
-	delta, class, outIdx := m.delta, &m.class, m.outIdx
+	delta, class := m.delta, &m.class
 	for i := 0; i < len(s); i++ {
 		st = delta[st+int32(class[s[i]])]
-		if o := outIdx[st]; o != 0 {
-			found.or(&m.outs[o])
+		if st < 0 {
+			st = ^st
+			found.or(&m.outs[m.outIdx[st]])
 		}
 	}
 }
@@ -175,10 +182,10 @@ func lower(b byte) byte {
 // that starts at or after from, or -1.
 func (m *Matcher) NextEnd(s string, from int) int {
 	st := int32(0)
-	delta, class, outIdx := m.delta, &m.class, m.outIdx
+	delta, class := m.delta, &m.class
 	for i := from; i < len(s); i++ {
 		st = delta[st+int32(class[s[i]])]
-		if outIdx[st] != 0 {
+		if st < 0 {
 			return i + 1
 		}
 	}
