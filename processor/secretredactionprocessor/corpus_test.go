@@ -60,6 +60,12 @@ func contribConfig(rules int) *redactionprocessor.Config {
 		case "cli_secret_flag":
 			cfg.BlockedValues = append(cfg.BlockedValues,
 				`(?i)--?[a-z0-9_.\-]*(?:password|passwd|pwd|pass|secret|token|api[_.\-]?key|credential)[a-z0-9_.\-]*(?:[ \t]+|=)(?:"[^"\n]*"|'[^'\n]*'|[^\s"'\-][^\s"']*)`)
+		case "private_key": // found in code by us; the equivalent regex
+			cfg.BlockedValues = append(cfg.BlockedValues,
+				`-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)`)
+		case "url_credentials": // our pattern starts at "://" and checks the scheme in code
+			cfg.BlockedValues = append(cfg.BlockedValues,
+				`[A-Za-z][A-Za-z0-9+.\-]{1,30}://[^\s:/?#@"'<>\[\]]*:([^\s/"'<>]+)@[A-Za-z0-9\[_]`)
 		default:
 			cfg.BlockedValues = append(cfg.BlockedValues, r.Pattern)
 		}

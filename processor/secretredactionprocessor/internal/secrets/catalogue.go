@@ -19,9 +19,9 @@ var genericKeywords = []string{
 func Catalogue() []Rule {
 	return []Rule{
 		// Private keys and encrypted payloads.
-		{Name: "private_key", Keywords: []string{"private key"},
-			Pattern:   `-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)`,
-			Multiline: true},
+		// -----BEGIN[A-Z0-9 ]*PRIVATE KEY( BLOCK)?----- to the matching END
+		// line, or to the end of the text; found in code in one forward pass.
+		{Name: "private_key", Keywords: []string{"private key"}, Find: findPrivateKey, Multiline: true},
 		{Name: "private_key_base64", Keywords: []string{"ls0tls1crudjti"},
 			Pattern: `\bLS0tLS1CRUdJTi[A-Za-z0-9+/]{20,}={0,2}`, Verify: base64PrivateKey},
 		{Name: "putty_private_key", Keywords: []string{"private-lines:"},
@@ -117,13 +117,19 @@ func Catalogue() []Rule {
 
 		// Tokens in general shapes.
 		{Name: "jwt", Keywords: []string{"eyj"}, Pattern: `\b(eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*)`},
-		{Name: "basic_auth", Keywords: []string{"basic"}, Pattern: `(?i)\bbasic\s+([A-Za-z0-9+/]{6,}={0,2})`, Verify: basicAuth},
-		{Name: "bearer_token", Keywords: []string{"bearer"}, Pattern: `(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{8,}=*)`, Verify: tokenLike},
+		{Name: "basic_auth", Keywords: []string{"basic"}, Pattern: `\b(?i)basic\s+([A-Za-z0-9+/]{6,}={0,2})`, Verify: basicAuth,
+			AnchorAtKeywordStart: true},
+		{Name: "bearer_token", Keywords: []string{"bearer"}, Pattern: `\b(?i)bearer\s+([A-Za-z0-9\-._~+/]{8,}=*)`, Verify: tokenLike,
+			AnchorAtKeywordStart: true},
 		{Name: "authorization_header", Keywords: []string{"authorization"},
 			Pattern: `(?i)authorization\\?["']?\s*[:=]\s*\\?["']?(?:(?:bearer|basic|token|digest|negotiate|apikey|sso-key|key|hmac)\s+)?([^\s"'\\,;]{8,})`,
-			Verify:  notPlaceholder},
+			Verify:  notPlaceholder, AnchorAtKeywordStart: true},
+		// scheme://user:password@host; the pattern starts at "://" and the
+		// scheme ([A-Za-z][A-Za-z0-9+.-]{1,30}) is checked backwards in code,
+		// so clean text costs no regex work at all.
 		{Name: "url_credentials", Keywords: []string{"://"},
-			Pattern: `[A-Za-z][A-Za-z0-9+.\-]{1,30}://[^\s:/?#@"'<>\[\]]*:([^\s/"'<>]+)@[A-Za-z0-9\[_]`, Verify: notPlaceholder},
+			Pattern: `://[^\s:/?#@"'<>\[\]]*:([^\s/"'<>]+)@[A-Za-z0-9\[_]`, Verify: urlCredentials,
+			AnchorAtKeywordStart: true},
 		{Name: "cli_user_password", Keywords: []string{"-u ", "--user", "-u="},
 			Pattern: `(?:\s-u|--user)[ \t=]+["']?[^\s:"']+:([^\s"']+)`, Verify: notPlaceholder},
 		{Name: "mysql_cli_password", Keywords: []string{"mysql", "mariadb"},
@@ -132,10 +138,10 @@ func Catalogue() []Rule {
 			Pattern: `\bsshpass\s+-p\s*("[^"]*"|'[^']*'|[^\s'"]+)`, Verify: notPlaceholder},
 		{Name: "cli_secret_flag", Keywords: genericKeywords,
 			Pattern: `(--?[A-Za-z][A-Za-z0-9_.\-]*)(?:[ \t]+|=)("[^"\n]*"|'[^'\n]*'|[^\s"'\-][^\s"']*)`,
-			Verify:  cliFlag, AnchorAtKeyword: true},
+			Verify:  cliFlag, AnchorAtKeyword: true, Plausible: flagThenValue},
 		{Name: "generic_secret", Keywords: genericKeywords,
 			Pattern: `(?i)([a-z0-9_.\-]+)(?:\\?["'])?[ \t]*(=>|:=|=|:)[ \t]*(?:"((?:[^"\\\n]|\\[^"])*)"|'([^'\n]*)'|\\"((?:[^"\\]|\\[^"])*)\\"|([^\s"'\\,;&}\]]+))`,
-			Verify:  genericAssignment, AnchorAtKeyword: true},
+			Verify:  genericAssignment, AnchorAtKeyword: true, Plausible: keyThenSeparator},
 	}
 }
 
@@ -210,6 +216,72 @@ func notPlaceholder(text string, m []int, _ *keyClassifier) (int, int, bool) {
 	start, end, _ := lastGroup(m)
 	start, end = unquote(text, start, end)
 	return start, end, !isPlaceholder(text[start:end])
+}
+
+// urlCredentials wants a URL scheme before "://": a letter and 1 to 30
+// more scheme bytes.
+func urlCredentials(text string, m []int, kc *keyClassifier) (int, int, bool) {
+	i := m[0]
+	hasScheme := false
+	for j := i - 1; j >= 0 && j >= i-31; j-- {
+		c := text[j]
+		if !(isAlnum(c) || c == '+' || c == '.' || c == '-') {
+			break
+		}
+		if j <= i-2 && (isLower(c) || isUpper(c)) {
+			hasScheme = true
+			break
+		}
+	}
+	if !hasScheme {
+		return 0, 0, false
+	}
+	return notPlaceholder(text, m, kc)
+}
+
+// findPrivateKey finds a PEM private-key block from its BEGIN line to its
+// END line (or the end of the text when cut), moving only forward.
+func findPrivateKey(text string, from int) (start, end, next int) {
+	const begin, finish = "-----BEGIN", "-----END"
+	for {
+		i := strings.Index(text[from:], begin)
+		if i < 0 {
+			return -1, 0, len(text)
+		}
+		start = from + i
+		bodyStart, ok := privateKeyLabel(text, start+len(begin))
+		if !ok {
+			from = start + len(begin)
+			continue
+		}
+		for at := bodyStart; ; {
+			j := strings.Index(text[at:], finish)
+			if j < 0 {
+				return start, len(text), len(text)
+			}
+			if after, ok := privateKeyLabel(text, at+j+len(finish)); ok {
+				return start, after, after
+			}
+			at += j + len(finish)
+		}
+	}
+}
+
+// privateKeyLabel checks that text[i:] is "[A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----"
+// and returns the offset past it.
+func privateKeyLabel(text string, i int) (int, bool) {
+	j := i
+	for j < len(text) && (isUpper(text[j]) || isDigit(text[j]) || text[j] == ' ') {
+		j++
+	}
+	label := text[i:j]
+	if !strings.HasSuffix(label, "PRIVATE KEY") && !strings.HasSuffix(label, "PRIVATE KEY BLOCK") {
+		return 0, false
+	}
+	if !strings.HasPrefix(text[j:], "-----") {
+		return 0, false
+	}
+	return j + 5, true
 }
 
 func unquote(text string, start, end int) (int, int) {
@@ -298,8 +370,9 @@ func genericAssignment(text string, m []int, kc *keyClassifier) (int, int, bool)
 		// After a colon (YAML) the value is the rest of the line; one with
 		// spaces is prose ("password: must be 12 characters"), not a value.
 		if sep := text[m[4]:m[5]]; sep == ":" {
-			end = lineValueEnd(text, start)
-			if strings.ContainsAny(text[start:end], " \t") {
+			var prose bool
+			end, prose = lineValueEnd(text, start)
+			if prose {
 				return 0, 0, false
 			}
 		}
@@ -307,27 +380,57 @@ func genericAssignment(text string, m []int, kc *keyClassifier) (int, int, bool)
 	return start, end, true
 }
 
-// lineValueEnd finds where an unquoted YAML-like value that starts at i ends.
-func lineValueEnd(text string, i int) int {
-	end := i
+// flagThenValue: a word that starts with "-" and is followed by a blank or
+// "=", which cli_secret_flag's pattern needs.
+func flagThenValue(text string, keyStart, runEnd int) bool {
+	return text[keyStart] == '-' && runEnd < len(text) && (text[runEnd] == ' ' || text[runEnd] == '\t' || text[runEnd] == '=')
+}
+
+// keyThenSeparator: a key followed by an optional (escaped) quote, blanks
+// and "=" or ":", which generic_secret's pattern needs.
+func keyThenSeparator(text string, _, runEnd int) bool {
+	i := runEnd
+	if i < len(text) && text[i] == '\\' {
+		i++
+	}
+	if i < len(text) && (text[i] == '"' || text[i] == '\'') {
+		i++
+	}
+	for i < len(text) && (text[i] == ' ' || text[i] == '\t') {
+		i++
+	}
+	return i < len(text) && (text[i] == '=' || text[i] == ':')
+}
+
+// lineValueEnd finds where an unquoted YAML-like value that starts at i
+// ends, or reports prose (a space inside the value) as soon as it sees it,
+// so that it reads no further than the value's first word and the blanks
+// after it.
+func lineValueEnd(text string, i int) (end int, prose bool) {
+	end = i
+	blank := false
 	for ; i < len(text); i++ {
 		switch c := text[i]; c {
 		case '\n', '\r', '"', '\'', '}', ']', ',':
-			return end
+			return end, false
 		case '\\':
 			if i+1 < len(text) && (text[i+1] == 'n' || text[i+1] == 'r' || text[i+1] == '"') {
-				return end
+				return end, false
 			}
 		case '#':
-			if i > 0 && (text[i-1] == ' ' || text[i-1] == '\t') {
-				return end
+			if blank {
+				return end, false
 			}
 		case ' ', '\t':
+			blank = true
 			continue
+		}
+		if blank {
+			return end, true
 		}
 		end = i + 1
 	}
-	return end
+	return end, false
 }
 
 func isAllDigits(s string) bool {

@@ -43,14 +43,33 @@ type Rule struct {
 	// AnchorAtKeyword: Pattern is tried only where a keyword occurs, from
 	// the start of the key-like word around it (key=value rules).
 	AnchorAtKeyword bool
+	// AnchorAtKeywordStart: Pattern is tried only where a keyword occurs,
+	// from the keyword's first byte (patterns that begin with their keyword).
+	// The keywords must all have the same length.
+	AnchorAtKeywordStart bool
+	// Plausible, for anchored rules, rejects a keyword occurrence before the
+	// pattern runs (the pattern must fail wherever it returns false); the
+	// key-like word around the keyword is text[keyStart:runEnd].
+	Plausible func(text string, keyStart, runEnd int) bool
+	// Find, when set, replaces Pattern: it returns the first secret at or
+	// after from, as a byte range, and where to look for the next one
+	// (start < 0: none). It must run in time linear in what it skips.
+	Find func(text string, from int) (start, end, next int)
 }
 
 type compiledRule struct {
 	Rule
 	re       *regexp.Regexp
 	boundary bool              // a leading \b was moved out of the pattern
-	anchors  *keywords.Matcher // AnchorAtKeyword only
+	anchors  *keywords.Matcher // AnchorAtKeyword(Start) only
+	kwLen    int               // AnchorAtKeywordStart only
 }
+
+// maxAnchoredMatch bounds the text an anchored pattern sees from each
+// keyword, so that a line full of keywords (or of unclosed quotes) costs
+// time linear in its length; a bare value running past the bound is masked
+// to its end anyway.
+const maxAnchoredMatch = 2048
 
 // Options adjust the catalogue.
 type Options struct {
@@ -133,6 +152,9 @@ func New(opts Options) (*Engine, error) {
 
 func compile(r Rule) (compiledRule, error) {
 	cr := compiledRule{Rule: r}
+	if r.Find != nil {
+		return cr, nil
+	}
 	pattern := r.Pattern
 	// Go's regexp skips ahead with a literal prefix, which a leading \b hides;
 	// the boundary is checked on the match instead.
@@ -140,7 +162,15 @@ func compile(r Rule) (compiledRule, error) {
 		pattern = pattern[2:]
 		cr.boundary = true
 	}
-	if r.AnchorAtKeyword {
+	if r.AnchorAtKeywordStart {
+		for _, kw := range r.Keywords {
+			if cr.kwLen != 0 && len(kw) != cr.kwLen {
+				return cr, fmt.Errorf("rule %q: keywords of a start-anchored rule must have one length", r.Name)
+			}
+			cr.kwLen = len(kw)
+		}
+	}
+	if r.AnchorAtKeyword || r.AnchorAtKeywordStart {
 		pattern = "^(?:" + pattern + ")"
 		m, err := keywords.New([][]string{normalized(r.Keywords)})
 		if err != nil {
@@ -307,6 +337,19 @@ func (e *Engine) apply(id int, text string, offset int, spans []span) []span {
 	if r.Literal != "" && !strings.Contains(text, r.Literal) {
 		return spans
 	}
+	if r.Find != nil {
+		for from := 0; from < len(text); {
+			start, end, next := r.Find(text, from)
+			if start < 0 {
+				break
+			}
+			if start < end && !e.isAllowed(text[start:end]) {
+				spans = append(spans, span{offset + start, offset + end, id})
+			}
+			from = max(next, from+1)
+		}
+		return spans
+	}
 	if r.anchors != nil {
 		return e.applyAnchored(id, r, text, offset, spans)
 	}
@@ -323,24 +366,39 @@ func (e *Engine) apply(id int, text string, offset int, spans []span) []span {
 }
 
 // applyAnchored tries the pattern only from the start of each key-like word
-// that holds a keyword, so long lines cost a keyword scan, not a regex scan.
+// that holds a keyword (or from the keyword itself), on a bounded window, so
+// long lines cost a keyword scan, not a regex scan per keyword.
 func (e *Engine) applyAnchored(id int, r *compiledRule, text string, offset int, spans []span) []span {
 	for from := 0; from < len(text); {
 		kwEnd := r.anchors.NextEnd(text, from)
 		if kwEnd < 0 {
 			break
 		}
-		// Each run of key bytes is tried once, from its start: linear even
-		// on "passpasspass...".
-		keyStart := kwEnd - 1
-		for keyStart > from && isKeyByte(text[keyStart-1]) {
-			keyStart--
+		var keyStart int
+		if r.AnchorAtKeywordStart {
+			keyStart = kwEnd - r.kwLen
+		} else {
+			// Each run of key bytes is tried once, from its start: linear
+			// even on "passpasspass...".
+			keyStart = kwEnd - 1
+			for keyStart > from && isKeyByte(text[keyStart-1]) {
+				keyStart--
+			}
 		}
 		runEnd := kwEnd
 		for runEnd < len(text) && isKeyByte(text[runEnd]) {
 			runEnd++
 		}
-		m := r.re.FindStringSubmatchIndex(text[keyStart:])
+		if r.boundary && keyStart > 0 && isWordByte(text[keyStart-1]) {
+			from = runEnd
+			continue
+		}
+		if r.Plausible != nil && !r.Plausible(text, keyStart, runEnd) {
+			from = runEnd
+			continue
+		}
+		winEnd := min(len(text), max(runEnd, keyStart+maxAnchoredMatch))
+		m := r.re.FindStringSubmatchIndex(text[keyStart:winEnd])
 		if m == nil {
 			from = runEnd
 			continue
@@ -350,10 +408,25 @@ func (e *Engine) applyAnchored(id int, r *compiledRule, text string, offset int,
 				m[i] += keyStart
 			}
 		}
+		n := len(spans)
 		spans = e.accept(id, r, text, m, offset, spans)
-		from = max(m[1], runEnd)
+		next := max(m[1], runEnd)
+		if winEnd < len(text) && m[1] == winEnd && len(spans) > n && spans[n].end == offset+winEnd {
+			// A value cut by the window: mask the rest of it too.
+			end := winEnd
+			for end < len(text) && !isValueEnd(text[end]) {
+				end++
+			}
+			spans[n].end = offset + end
+			next = end
+		}
+		from = next
 	}
 	return spans
+}
+
+func isValueEnd(b byte) bool {
+	return b == ' ' || b == '\t' || b == '\n' || b == '\r' || b == '"' || b == '\''
 }
 
 func (e *Engine) accept(id int, r *compiledRule, text string, m []int, offset int, spans []span) []span {

@@ -122,14 +122,60 @@ func BenchmarkRedactClean(b *testing.B) {
 	}
 }
 
-// TestRedactLinear guards against quadratic work on adversarial input.
+// redactTime is the best of a few runs of Redact on text, to keep scheduler
+// noise out of the ratios below.
+func redactTime(e *Engine, text string) time.Duration {
+	best := time.Duration(1<<63 - 1)
+	for range 5 {
+		var tally Tally
+		start := time.Now()
+		e.Redact(text, &tally)
+		best = min(best, time.Since(start))
+	}
+	return best
+}
+
+// TestRedactLinear guards against super-linear work on adversarial input:
+// eight times the text may cost at most 24 times the time (quadratic work
+// costs 64 times), whatever the machine's speed.
 func TestRedactLinear(t *testing.T) {
 	e := newEngine(t, Options{})
-	for _, unit := range []string{"pass", "password=", "-----BEGIN PRIVATE KEY-----", "a://b:c@", "token: x\n"} {
-		text := strings.Repeat(unit, 200_000/len(unit))
-		start := time.Now()
-		var tally Tally
-		e.Redact(text, &tally)
-		assert.Less(t, time.Since(start), 2*time.Second, unit)
+	units := []string{
+		"pass", "password=", "-----BEGIN PRIVATE KEY-----", "a://b:c@", "ab://b:", "token: x\n",
+		"token: a ", `x password="x `, `password=\"x `, "token='", "bearer ", "authorization:", "--password ",
+		"mysql ", "$ANSIBLE_VAULT;1.1;AES256\\n", "Private-Lines: 1\\nA",
+	}
+	for _, unit := range units {
+		small := strings.Repeat(unit, 8_000/len(unit))
+		large := strings.Repeat(unit, 64_000/len(unit))
+		ratio := float64(redactTime(e, large)) / float64(redactTime(e, small))
+		assert.Less(t, ratio, 24.0, "%q: 8x the text took %.0fx the time", unit, ratio)
+	}
+}
+
+// TestRedactCleanBytesCostNoRegex: text around a keyword costs about what
+// the same text without it costs, not a regex pass per byte. The fuzzer
+// found long runs of letters or invalid UTF-8 before a URL with
+// credentials: the URL pattern, which started with the scheme, ran its
+// counted repetition from every byte (over 2 µs a byte, stalling fuzzing).
+func TestRedactCleanBytesCostNoRegex(t *testing.T) {
+	e := newEngine(t, Options{})
+	for _, filler := range []string{"A", "\xbb", "a0", "x ", "-"} {
+		pad := strings.Repeat(filler, 64_000/len(filler))
+		for text, secret := range map[string]string{
+			" postgres://app:Sup3rS3cret@db:5432/app ": "Sup3rS3cret",
+			" Bearer abc123def456ghi ":                 "abc123def456ghi",
+			" password=hunter2 ":                       "hunter2",
+			" -----BEGIN RSA PRIVATE KEY-----\nMIIEowIB\n-----END RSA PRIVATE KEY----- ": "MIIEowIB",
+		} {
+			withSecret := pad + text + pad
+			clean := pad + strings.Repeat(" ", len(text)) + pad
+			ratio := float64(redactTime(e, withSecret)) / float64(redactTime(e, clean))
+			assert.Less(t, ratio, 10.0, "%q around %q: %.0fx the time of clean text", filler, text, ratio)
+			var tally Tally
+			out, _ := e.Redact(withSecret, &tally)
+			assert.Equal(t, 1, tally.Item, "%q around %q", filler, text)
+			assert.NotContains(t, out, secret)
+		}
 	}
 }
