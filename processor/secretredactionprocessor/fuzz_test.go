@@ -19,6 +19,10 @@ func FuzzPlantedSecret(f *testing.F) {
 	for _, seed := range []string{"", "password=", "TASK [x] ***\n", "-----BEGIN RSA PRIVATE KEY-----", "\\n\"", "é€\x00\xff", "://a:b@"} {
 		f.Add(seed, seed)
 	}
+	// The input class that stalled fuzzing: long runs of letters or invalid
+	// UTF-8 around a URL with credentials, and many YAML keywords on a line.
+	f.Add(strings.Repeat("A", 4000), strings.Repeat("\xbb", 4000))
+	f.Add(strings.Repeat("token: a ", 400), strings.Repeat(`x password="x `, 300))
 	plants := []string{
 		"ghp_0123456789abcdefghijABCDEFGHIJ012345",
 		"AKIAQWERTYUIOPASDFGH",
