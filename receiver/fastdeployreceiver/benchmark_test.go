@@ -43,7 +43,7 @@ func BenchmarkIngestAnsibleRun(b *testing.B) {
 			x := tr.begin(time.Now())
 			x.ansible(batch, target)
 			x.release()
-			x.commit()
+			_ = x.commit(context.Background())
 			if x.out.spanCount != lines {
 				b.Fatalf("built %d spans", x.out.spanCount)
 			}
@@ -101,7 +101,7 @@ func BenchmarkIngestLifecycle(b *testing.B) {
 			x.lifecycle(&events[i])
 		}
 		x.release()
-		x.commit()
+		_ = x.commit(context.Background())
 	}
 	b.ReportMetric(float64(8*b.N)/b.Elapsed().Seconds(), "events/s")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
 )
@@ -39,6 +40,10 @@ type Config struct {
 	// RetryAfter is what a 503 tells clients to wait when the pipeline
 	// refuses data.
 	RetryAfter time.Duration `mapstructure:"retry_after"`
+	// Storage names a storage extension (file_storage) that in-flight
+	// deployments and delivery ids are written through to, so a restarted
+	// collector still completes them.
+	Storage *component.ID `mapstructure:"storage"`
 }
 
 func createDefaultConfig() *Config {

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.opentelemetry.io/otel/attribute"
@@ -59,6 +60,8 @@ type fastdeployReceiver struct {
 	tel            *metadata.TelemetryBuilder
 	now            func() time.Time
 	onClose        func()
+
+	storage storage.Client
 
 	startOnce    sync.Once
 	shutdownOnce sync.Once
@@ -113,6 +116,26 @@ func (r *fastdeployReceiver) Start(ctx context.Context, host component.Host) err
 }
 
 func (r *fastdeployReceiver) start(ctx context.Context, host component.Host) error {
+	if r.cfg.Storage != nil {
+		ext, ok := host.GetExtensions()[*r.cfg.Storage]
+		if !ok {
+			return fmt.Errorf("storage extension %s not found", r.cfg.Storage)
+		}
+		se, ok := ext.(storage.Extension)
+		if !ok {
+			return fmt.Errorf("extension %s is not a storage extension", r.cfg.Storage)
+		}
+		client, err := se.GetClient(ctx, component.KindReceiver, r.set.ID, "")
+		if err != nil {
+			return fmt.Errorf("open storage %s: %w", r.cfg.Storage, err)
+		}
+		if err := r.tracker.attach(ctx, client, r.cfg.DedupWindow); err != nil {
+			_ = client.Close(ctx)
+			return fmt.Errorf("restore in-flight state: %w", err)
+		}
+		r.storage = client
+		r.set.Logger.Info("restored in-flight deployments", zap.Int("spans", r.tracker.inflight()))
+	}
 	ln, err := r.cfg.ToListener(ctx)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", r.cfg.NetAddr.Endpoint, err)
@@ -156,6 +179,10 @@ func (r *fastdeployReceiver) Shutdown(ctx context.Context) error {
 			r.cancel()
 			<-r.sweepDone
 		}
+		// State was written through on every commit; closing flushes it.
+		if r.storage != nil {
+			err = errors.Join(err, r.storage.Close(ctx))
+		}
 		r.tel.Shutdown()
 		if r.onClose != nil {
 			r.onClose()
@@ -191,7 +218,9 @@ func (r *fastdeployReceiver) sweepOnce(ctx context.Context) {
 		r.set.Logger.Warn("pipeline refused timed-out spans, will retry", zap.Error(err))
 		return
 	}
-	x.commit()
+	if err := x.commit(ctx); err != nil {
+		r.set.Logger.Warn("timed-out spans were exported but their removal was not persisted", zap.Error(err))
+	}
 	r.tel.FastdeployReceiverSpansTimedOut.Add(ctx, int64(x.out.spanCount))
 }
 
@@ -281,7 +310,11 @@ func (r *fastdeployReceiver) post(h handlerFunc) http.HandlerFunc {
 			r.refused(w, req, err, x.accepted)
 			return
 		}
-		x.commit()
+		if err := x.commit(req.Context()); err != nil {
+			// The data is in the pipeline; only a restart could lose the
+			// in-flight state, so the request still succeeded.
+			r.set.Logger.Warn("in-flight state not persisted", zap.Error(err))
+		}
 		if x.duplicates > 0 {
 			r.tel.FastdeployReceiverEventsDuplicate.Add(req.Context(), int64(x.duplicates))
 		}

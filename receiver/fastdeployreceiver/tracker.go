@@ -1,6 +1,7 @@
 package fastdeployreceiver
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"path"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -37,6 +39,7 @@ type tracker struct {
 	runs        *boundedSet[deploytrace.SpanID, ansibleRun] // streamed jsonl runs, by parent span
 	delivered   *boundedSet[string, struct{}]
 	version     string
+	persist     *persister // nil without a storage extension
 }
 
 type deploymentState struct {
@@ -140,8 +143,9 @@ func (t *tracker) begin(now time.Time) *txn {
 // release ends the build phase; the pipeline is called without the lock.
 func (x *txn) release() { x.t.mu.Unlock() }
 
-// commit applies the overlay after the pipeline accepted the output.
-func (x *txn) commit() {
+// commit applies the overlay after the pipeline accepted the output and,
+// with storage configured, writes it through before the client is answered.
+func (x *txn) commit(ctx context.Context) error {
 	t := x.t
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -171,6 +175,26 @@ func (x *txn) commit() {
 	for _, id := range x.delivered {
 		t.delivered.put(id, struct{}{})
 	}
+	if t.persist == nil {
+		return nil
+	}
+	changed := len(x.deployments) > 0 || len(x.steps) > 0 || len(x.runs) > 0
+	if err := t.persist.save(ctx, t, changed, x.delivered); err != nil {
+		return fmt.Errorf("persist state: %w", err)
+	}
+	return nil
+}
+
+// attach restores state from storage and writes through to it from now on.
+func (t *tracker) attach(ctx context.Context, client storage.Client, dedupWindow int) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := newPersister(client, dedupWindow)
+	if err := p.load(ctx, t); err != nil {
+		return err
+	}
+	t.persist = p
+	return nil
 }
 
 func (x *txn) isDuplicate(id string) bool {

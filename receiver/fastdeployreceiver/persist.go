@@ -1,0 +1,242 @@
+package fastdeployreceiver
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployevent"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
+)
+
+// Storage layout. In-flight state is one small document (in-flight
+// deployments and steps are few); delivery ids go in fixed-size chunks so
+// that a request rewrites at most one chunk, not the whole window.
+const (
+	keyState        = "state"
+	keyDedupPrefix  = "dedup/"
+	dedupChunkSize  = 512
+	persistedFormat = 1
+)
+
+type persistedState struct {
+	Format      int                   `json:"format"`
+	Deployments []persistedDeployment `json:"deployments"`
+	Steps       []persistedStep       `json:"steps"`
+	Runs        []persistedRun        `json:"runs,omitempty"`
+}
+
+type persistedDeployment struct {
+	Info       deployevent.Deployment `json:"info"`
+	Trace      string                 `json:"trace"`
+	Parent     string                 `json:"parent,omitempty"`
+	Explicit   bool                   `json:"explicit,omitempty"`
+	Started    time.Time              `json:"started"`
+	StartSeen  bool                   `json:"start_seen,omitempty"`
+	LastEvent  time.Time              `json:"last_event"`
+	Touched    time.Time              `json:"touched"`
+	FailedStep string                 `json:"failed_step,omitempty"`
+	FailedAt   time.Time              `json:"failed_at"`
+	Playbook   []time.Time            `json:"playbook,omitempty"`
+}
+
+type persistedStep struct {
+	Deployment string           `json:"deployment"`
+	Step       deployevent.Step `json:"step"`
+	Started    time.Time        `json:"started"`
+	LastEvent  time.Time        `json:"last_event"`
+	Touched    time.Time        `json:"touched"`
+}
+
+type persistedRun struct {
+	Parent    string    `json:"parent"`
+	Start     time.Time `json:"start"`
+	PlayID    string    `json:"play_id,omitempty"`
+	PlayName  string    `json:"play_name,omitempty"`
+	PlayStart time.Time `json:"play_start"`
+	PlayFail  bool      `json:"play_fail,omitempty"`
+}
+
+type dedupChunk struct {
+	Seq uint64   `json:"seq"` // chunk sequence number, orders chunks on load
+	IDs []string `json:"ids"`
+}
+
+// persister writes the tracker's state through to a storage extension's
+// client, so that a restarted collector still completes deployments that
+// started before it stopped or crashed.
+type persister struct {
+	client   storage.Client
+	slots    uint64 // dedup chunks kept: the window plus one partial chunk
+	chunkSeq uint64
+	chunk    []string
+}
+
+func newPersister(client storage.Client, dedupWindow int) *persister {
+	return &persister{client: client, slots: uint64(dedupWindow/dedupChunkSize + 2)}
+}
+
+func dedupKey(slot uint64) string { return keyDedupPrefix + strconv.FormatUint(slot, 10) }
+
+// load restores the tracker from storage; the caller holds t.mu.
+func (p *persister) load(ctx context.Context, t *tracker) error {
+	raw, err := p.client.Get(ctx, keyState)
+	if err != nil {
+		return fmt.Errorf("read state: %w", err)
+	}
+	if raw != nil {
+		var st persistedState
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber() // context values keep their integers
+		if err := dec.Decode(&st); err != nil {
+			return fmt.Errorf("decode state: %w", err)
+		}
+		for _, pd := range st.Deployments {
+			d := &deploymentState{info: pd.Info, explicit: pd.Explicit, started: pd.Started, startSeen: pd.StartSeen,
+				lastEvent: pd.LastEvent, touched: pd.Touched, failedStep: pd.FailedStep, failedAt: pd.FailedAt}
+			if err := decodeHexID(pd.Trace, d.trace[:]); err != nil {
+				return fmt.Errorf("decode state: deployment trace id: %w", err)
+			}
+			if pd.Parent != "" {
+				if err := decodeHexID(pd.Parent, d.parent[:]); err != nil {
+					return fmt.Errorf("decode state: deployment parent id: %w", err)
+				}
+			}
+			if len(pd.Playbook) == 2 {
+				d.playbook = &extent{start: pd.Playbook[0], end: pd.Playbook[1]}
+			}
+			t.deployments[string(pd.Info.ID)] = d
+		}
+		for _, ps := range st.Steps {
+			k := stepKey{deployment: ps.Deployment, name: ps.Step.Name, position: ps.Step.Position}
+			t.steps[k] = &stepState{step: ps.Step, started: ps.Started, lastEvent: ps.LastEvent, touched: ps.Touched}
+		}
+		for _, pr := range st.Runs {
+			var parent deploytrace.SpanID
+			if err := decodeHexID(pr.Parent, parent[:]); err != nil {
+				return fmt.Errorf("decode state: ansible run parent: %w", err)
+			}
+			t.runs.put(parent, ansibleRun{start: pr.Start, playID: pr.PlayID, playName: pr.PlayName, playStart: pr.PlayStart, playFail: pr.PlayFail})
+		}
+	}
+	var chunks []dedupChunk
+	for slot := uint64(0); slot < p.slots; slot++ {
+		raw, err := p.client.Get(ctx, dedupKey(slot))
+		if err != nil {
+			return fmt.Errorf("read delivery ids: %w", err)
+		}
+		if raw == nil {
+			continue
+		}
+		var c dedupChunk
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return fmt.Errorf("decode delivery ids: %w", err)
+		}
+		chunks = append(chunks, c)
+	}
+	slices.SortFunc(chunks, func(a, b dedupChunk) int { return int(a.Seq) - int(b.Seq) })
+	for _, c := range chunks {
+		for _, id := range c.IDs {
+			t.delivered.put(id, struct{}{})
+		}
+	}
+	if n := len(chunks); n > 0 {
+		last := chunks[n-1]
+		p.chunkSeq = last.Seq
+		p.chunk = last.IDs
+		if len(p.chunk) >= dedupChunkSize {
+			p.chunkSeq++
+			p.chunk = nil
+		}
+	}
+	return nil
+}
+
+func decodeHexID(s string, dst []byte) error {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(dst) {
+		return fmt.Errorf("want %d hex bytes", len(dst))
+	}
+	copy(dst, b)
+	return nil
+}
+
+// save writes what a commit changed; the caller holds t.mu.
+func (p *persister) save(ctx context.Context, t *tracker, stateChanged bool, ids []string) error {
+	var ops []*storage.Operation
+	if stateChanged {
+		raw, err := json.Marshal(snapshot(t))
+		if err != nil {
+			return fmt.Errorf("encode state: %w", err)
+		}
+		ops = append(ops, storage.SetOperation(keyState, raw))
+	}
+	for len(ids) > 0 {
+		room := dedupChunkSize - len(p.chunk)
+		n := min(room, len(ids))
+		p.chunk = append(p.chunk, ids[:n]...)
+		ids = ids[n:]
+		raw, err := json.Marshal(dedupChunk{Seq: p.chunkSeq, IDs: p.chunk})
+		if err != nil {
+			return fmt.Errorf("encode delivery ids: %w", err)
+		}
+		ops = append(ops, storage.SetOperation(dedupKey(p.chunkSeq%p.slots), raw))
+		if len(p.chunk) == dedupChunkSize {
+			p.chunkSeq++
+			p.chunk = nil
+		}
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	return p.client.Batch(ctx, ops...)
+}
+
+func snapshot(t *tracker) persistedState {
+	st := persistedState{Format: persistedFormat}
+	for _, id := range slices.Sorted(maps.Keys(t.deployments)) {
+		d := t.deployments[id]
+		pd := persistedDeployment{Info: d.info, Trace: d.trace.String(), Explicit: d.explicit, Started: d.started,
+			StartSeen: d.startSeen, LastEvent: d.lastEvent, Touched: d.touched, FailedStep: d.failedStep, FailedAt: d.failedAt}
+		if !d.parent.IsEmpty() {
+			pd.Parent = d.parent.String()
+		}
+		if d.playbook != nil {
+			pd.Playbook = []time.Time{d.playbook.start, d.playbook.end}
+		}
+		st.Deployments = append(st.Deployments, pd)
+	}
+	for k, s := range t.steps {
+		st.Steps = append(st.Steps, persistedStep{Deployment: k.deployment, Step: s.step, Started: s.started, LastEvent: s.lastEvent, Touched: s.touched})
+	}
+	slices.SortFunc(st.Steps, func(a, b persistedStep) int {
+		if a.Deployment != b.Deployment {
+			if a.Deployment < b.Deployment {
+				return -1
+			}
+			return 1
+		}
+		return a.Step.Position - b.Step.Position
+	})
+	for parent, r := range t.runs.items {
+		if r.playID == "" && r.start.IsZero() {
+			continue // a finished run
+		}
+		st.Runs = append(st.Runs, persistedRun{Parent: parent.String(), Start: r.start, PlayID: r.playID, PlayName: r.playName, PlayStart: r.playStart, PlayFail: r.playFail})
+	}
+	slices.SortFunc(st.Runs, func(a, b persistedRun) int {
+		if a.Parent < b.Parent {
+			return -1
+		}
+		return 1
+	})
+	return st
+}
