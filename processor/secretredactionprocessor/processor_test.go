@@ -332,5 +332,7 @@ func TestCleanBatchUnchangedAndAllocationFree(t *testing.T) {
 	after, err := (&ptrace.JSONMarshaler{}).MarshalTraces(td)
 	require.NoError(t, err)
 	assert.Equal(t, string(before), string(after))
-	assert.Zero(t, allocs)
+	if !raceEnabled {
+		assert.Zero(t, allocs)
+	}
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package secretredactionprocessor
+
+const raceEnabled = false
