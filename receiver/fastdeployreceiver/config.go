@@ -44,6 +44,12 @@ type Config struct {
 	// deployments and delivery ids are written through to, so a restarted
 	// collector still completes them.
 	Storage *component.ID `mapstructure:"storage"`
+	// FastdeployJWTSecret turns on fastdeploy's own endpoints (POST /steps/,
+	// PUT /deployments/finish/), whose deployment tokens it verifies.
+	FastdeployJWTSecret configopaque.String `mapstructure:"fastdeploy_jwt_secret"`
+	// FastdeployServices names services for fastdeploy domain events, which
+	// carry only a service_id.
+	FastdeployServices map[string]string `mapstructure:"fastdeploy_services"`
 }
 
 func createDefaultConfig() *Config {

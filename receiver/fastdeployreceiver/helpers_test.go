@@ -1,6 +1,8 @@
 package fastdeployreceiver
 
 import (
+	"encoding/json"
+	"net/http"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -18,4 +20,8 @@ func testDecodeJSONCB(body []byte, loc *time.Location) ([]ansibleTask, *requestE
 		return nil, rerr
 	}
 	return batch.tasks, nil
+}
+
+func decodeJSONBody(resp *http.Response, v any) error {
+	return json.NewDecoder(resp.Body).Decode(v)
 }

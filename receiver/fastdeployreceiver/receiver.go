@@ -247,8 +247,16 @@ func (r *fastdeployReceiver) deliver(ctx context.Context, x *txn) error {
 
 func (r *fastdeployReceiver) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc(pathEvents, r.post(r.handleEvents))
-	mux.HandleFunc(pathAnsible, r.post(r.handleAnsible))
+	mux.HandleFunc(pathEvents, r.ingest(http.MethodPost, r.handleEvents))
+	mux.HandleFunc(pathAnsible, r.ingest(http.MethodPost, r.handleAnsible))
+	mux.HandleFunc(pathCompatEvents, r.ingest(http.MethodPost, r.handleCompatEvents))
+	if r.cfg.FastdeployJWTSecret != "" {
+		mux.HandleFunc(pathCompatSteps, r.ingest(http.MethodPost, r.handleCompatStep))
+		mux.HandleFunc(pathCompatFinish, r.ingest(http.MethodPut, r.handleCompatFinish))
+	} else {
+		mux.HandleFunc(pathCompatSteps, r.compatOff)
+		mux.HandleFunc(pathCompatFinish, r.compatOff)
+	}
 	mux.HandleFunc(pathHealth, r.handleHealth)
 	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
 		r.fail(w, req, &requestError{status: http.StatusNotFound, msg: "no such path; POST to " + pathEvents + " or " + pathAnsible, index: -1})
@@ -268,19 +276,21 @@ func (r *fastdeployReceiver) handleHealth(w http.ResponseWriter, req *http.Reque
 
 type handlerFunc func(ctx context.Context, req *http.Request, body []byte) (*txn, *requestError)
 
-// post wraps a handler with what every ingest path needs: method and
+// ingest wraps a handler with what every ingest path needs: method and
 // content type checks, the body read under the size limit, the signature,
-// delivery to the pipeline and the commit.
-func (r *fastdeployReceiver) post(h handlerFunc) http.HandlerFunc {
+// delivery to the pipeline and the commit. PUT carries no body.
+func (r *fastdeployReceiver) ingest(method string, h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
-		if req.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			r.fail(w, req, &requestError{status: http.StatusMethodNotAllowed, msg: "use POST", index: -1})
+		if req.Method != method {
+			w.Header().Set("Allow", method)
+			r.fail(w, req, &requestError{status: http.StatusMethodNotAllowed, msg: "use " + method, index: -1})
 			return
 		}
-		if rerr := checkContentType(req.Header.Get("Content-Type")); rerr != nil {
-			r.fail(w, req, rerr)
-			return
+		if method == http.MethodPost {
+			if rerr := checkContentType(req.Header.Get("Content-Type")); rerr != nil {
+				r.fail(w, req, rerr)
+				return
+			}
 		}
 		body, err := io.ReadAll(req.Body)
 		if err != nil {
@@ -317,6 +327,10 @@ func (r *fastdeployReceiver) post(h handlerFunc) http.HandlerFunc {
 		}
 		if x.duplicates > 0 {
 			r.tel.FastdeployReceiverEventsDuplicate.Add(req.Context(), int64(x.duplicates))
+		}
+		if x.reply != nil {
+			r.respond(w, req, http.StatusOK, x.reply)
+			return
 		}
 		r.respond(w, req, http.StatusOK, map[string]int{"accepted": x.accepted, "duplicates": x.duplicates})
 	}

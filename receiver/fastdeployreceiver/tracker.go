@@ -53,6 +53,7 @@ type deploymentState struct {
 	touched    time.Time // wall clock of the latest news, drives the timeout
 	failedStep string    // the failed step that ended last, named in the status message
 	failedAt   time.Time
+	stepCount  int     // positions handed out to fastdeploy steps, which have none
 	playbook   *extent // synthetic step for Ansible tasks posted without a step
 }
 
@@ -122,6 +123,7 @@ type txn struct {
 	delivered   []string
 	duplicates  int
 	accepted    int
+	reply       any // the 200 body, when a path answers in its own shape
 }
 
 // begin starts a transaction; the caller holds t.mu until commit or

@@ -1,0 +1,89 @@
+package fastdeployreceiver
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Errors of deployment token verification. None quotes the token.
+var (
+	errTokenMissing   = errors.New("bearer token missing")
+	errTokenMalformed = errors.New("token malformed")
+	errTokenAlgorithm = errors.New("token algorithm must be HS256")
+	errTokenSignature = errors.New("token signature does not match")
+	errTokenExpired   = errors.New("token expired")
+	errTokenType      = errors.New("token is not a deployment token")
+)
+
+// verifyDeploymentToken checks a fastdeploy deployment JWT (HS256, claims
+// {"type": "deployment", "deployment": <int>, "exp": <unix seconds>}) and
+// returns the deployment id. A token without exp is refused: deployment
+// tokens are meant to expire.
+func verifyDeploymentToken(secret []byte, authorization string, now time.Time) (string, error) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(authorization), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", errTokenMissing
+	}
+	parts := strings.Split(strings.TrimSpace(token), ".")
+	if len(parts) != 3 {
+		return "", errTokenMalformed
+	}
+	header, err := base64.RawURLEncoding.DecodeString(parts[0])
+	if err != nil {
+		return "", errTokenMalformed
+	}
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if json.Unmarshal(header, &h) != nil {
+		return "", errTokenMalformed
+	}
+	if h.Alg != "HS256" {
+		return "", errTokenAlgorithm
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		return "", errTokenMalformed
+	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(parts[0] + "." + parts[1]))
+	if !hmac.Equal(sig, mac.Sum(nil)) {
+		return "", errTokenSignature
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", errTokenMalformed
+	}
+	var claims struct {
+		Type       string      `json:"type"`
+		Deployment json.Number `json:"deployment"`
+		Exp        json.Number `json:"exp"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	if dec.Decode(&claims) != nil {
+		return "", errTokenMalformed
+	}
+	if claims.Type != "deployment" {
+		return "", errTokenType
+	}
+	id, err := strconv.ParseInt(string(claims.Deployment), 10, 64)
+	if err != nil {
+		return "", errTokenType
+	}
+	exp, err := claims.Exp.Float64()
+	if err != nil || claims.Exp == "" {
+		return "", errTokenMalformed
+	}
+	if now.After(time.Unix(int64(exp), 0)) {
+		return "", errTokenExpired
+	}
+	return strconv.FormatInt(id, 10), nil
+}
