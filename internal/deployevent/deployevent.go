@@ -43,16 +43,19 @@ type Event struct {
 
 // Deployment describes the deployment an event belongs to.
 type Deployment struct {
-	ID          ID             `json:"id"`
-	Service     string         `json:"service"`
-	Environment string         `json:"environment,omitempty"`
-	User        string         `json:"user,omitempty"`
-	Origin      string         `json:"origin,omitempty"`
-	Revision    string         `json:"revision,omitempty"`
-	Started     *time.Time     `json:"started,omitempty"`
-	Finished    *time.Time     `json:"finished,omitempty"`
-	Status      string         `json:"status,omitempty"`
-	Context     map[string]any `json:"context,omitempty"`
+	ID          ID     `json:"id"`
+	Service     string `json:"service"`
+	Environment string `json:"environment,omitempty"`
+	User        string `json:"user,omitempty"`
+	Origin      string `json:"origin,omitempty"`
+	Revision    string `json:"revision,omitempty"`
+	// RevisionTime is the commit time of Revision; DORA lead time runs from
+	// it to the deployment's end.
+	RevisionTime *time.Time     `json:"revision_time,omitempty"`
+	Started      *time.Time     `json:"started,omitempty"`
+	Finished     *time.Time     `json:"finished,omitempty"`
+	Status       string         `json:"status,omitempty"`
+	Context      map[string]any `json:"context,omitempty"`
 }
 
 // Step describes one step of a deployment.

@@ -210,7 +210,7 @@ func splitPath(p string) []string {
 	return append(out, p[start:])
 }
 
-var lifecycleTimeFields = []string{"time", "deployment.started", "deployment.finished", "step.started", "step.finished"}
+var lifecycleTimeFields = []string{"time", "deployment.started", "deployment.finished", "deployment.revision_time", "step.started", "step.finished"}
 
 // decodeLifecycle decodes and validates every event of a request; one bad
 // event refuses the whole request.

@@ -303,6 +303,9 @@ func mergeDeployment(dst *deployevent.Deployment, src *deployevent.Deployment) {
 	setIfEmpty(&dst.User, src.User)
 	setIfEmpty(&dst.Origin, src.Origin)
 	setIfEmpty(&dst.Revision, src.Revision)
+	if src.RevisionTime != nil {
+		dst.RevisionTime = src.RevisionTime
+	}
 	setIfEmpty(&dst.Status, src.Status)
 	if src.Started != nil {
 		dst.Started = src.Started
@@ -515,6 +518,9 @@ func (x *txn) emitDeployment(d *deploymentState, status string, start, end time.
 	a.PutStr(deployattr.PipelineRunID, string(d.info.ID))
 	a.PutStr(deployattr.PipelineResult, deployattr.PipelineResultOf(status))
 	putStrIf(a, deployattr.VCSRevision, d.info.Revision)
+	if d.info.RevisionTime != nil {
+		a.PutStr(deployattr.VCSRevisionTime, d.info.RevisionTime.UTC().Format(time.RFC3339Nano))
+	}
 	putStrIf(a, deployattr.UserName, d.info.User)
 	putStrIf(a, deployattr.Origin, d.info.Origin)
 	if len(d.info.Context) > 0 {

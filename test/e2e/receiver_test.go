@@ -266,7 +266,9 @@ func TestDeploymentBecomesOneTrace(t *testing.T) {
 	// Prometheus endpoint.
 	require.Eventually(t, func() bool {
 		return metricValue(t, s.metrics, `deployments_total{`) == 1 &&
-			metricValue(t, s.metrics, `step_duration_seconds_count{`) == 3
+			metricValue(t, s.metrics, `step_duration_seconds_count{`) == 3 &&
+			// Commit 09:30, deployment end 11:00:32.5: DORA lead time.
+			metricValue(t, s.metrics, `deployment_lead_time_seconds_sum{`) == 5432.5
 	}, 20*time.Second, 100*time.Millisecond, "deployment metrics on the prometheus exporter")
 
 	// The same events again: acknowledged, counted as duplicates, not emitted.
