@@ -18,6 +18,8 @@ const (
 	defaultRetryAfter         = 5 * time.Second
 	defaultReadTimeout        = 30 * time.Second
 	defaultMaxRequestBodySize = 10 << 20
+	defaultReadHeaderTimeout  = 10 * time.Second
+	defaultMaxConcurrent      = 64
 )
 
 // Config configures the fastdeploy receiver.
@@ -40,6 +42,9 @@ type Config struct {
 	// RetryAfter is what a 503 tells clients to wait when the pipeline
 	// refuses data.
 	RetryAfter time.Duration `mapstructure:"retry_after"`
+	// MaxConcurrentRequests bounds the requests handled at once; more get
+	// 429 with Retry-After at once instead of queueing behind the others.
+	MaxConcurrentRequests int `mapstructure:"max_concurrent_requests"`
 	// Storage names a storage extension (file_storage) that in-flight
 	// deployments and delivery ids are written through to, so a restarted
 	// collector still completes them.
@@ -58,12 +63,14 @@ func createDefaultConfig() *Config {
 	server.MaxRequestBodySize = defaultMaxRequestBodySize
 	// Slow clients must not hold connections forever.
 	server.ReadTimeout = defaultReadTimeout
+	server.ReadHeaderTimeout = defaultReadHeaderTimeout
 	return &Config{
-		ServerConfig:       server,
-		SignatureTolerance: defaultSignatureTolerance,
-		Timeout:            defaultTimeout,
-		DedupWindow:        defaultDedupWindow,
-		RetryAfter:         defaultRetryAfter,
+		ServerConfig:          server,
+		SignatureTolerance:    defaultSignatureTolerance,
+		Timeout:               defaultTimeout,
+		DedupWindow:           defaultDedupWindow,
+		RetryAfter:            defaultRetryAfter,
+		MaxConcurrentRequests: defaultMaxConcurrent,
 	}
 }
 
@@ -84,6 +91,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.DedupWindow < 0 {
 		errs = append(errs, fmt.Errorf("dedup_window must not be negative, got %d", cfg.DedupWindow))
+	}
+	if cfg.MaxConcurrentRequests <= 0 {
+		errs = append(errs, fmt.Errorf("max_concurrent_requests must be positive, got %d", cfg.MaxConcurrentRequests))
 	}
 	if cfg.RetryAfter < time.Second {
 		errs = append(errs, fmt.Errorf("retry_after must be at least 1s, got %s", cfg.RetryAfter))

@@ -53,6 +53,8 @@ type fastdeployReceiver struct {
 	traces  consumer.Traces
 	logs    consumer.Logs
 	tracker *tracker
+	// slots bounds the requests handled at once.
+	slots chan struct{}
 	// ansibleDecoder pools fastjson parsers across requests.
 	ansibleDecoder ansibleDecoder
 	obsTrace       *receiverhelper.ObsReport
@@ -90,6 +92,7 @@ func newReceiver(set receiver.Settings, cfg *Config, onClose func()) (*fastdeplo
 		obsLogs:  obsLogs,
 		now:      time.Now,
 		onClose:  onClose,
+		slots:    make(chan struct{}, max(cfg.MaxConcurrentRequests, 1)),
 	}
 	r.tel, err = metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
@@ -281,6 +284,16 @@ type handlerFunc func(ctx context.Context, req *http.Request, body []byte) (*txn
 // delivery to the pipeline and the commit. PUT carries no body.
 func (r *fastdeployReceiver) ingest(method string, h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
+		select {
+		case r.slots <- struct{}{}:
+			defer func() { <-r.slots }()
+		default:
+			// Overloaded: say so now rather than queue; the client retries.
+			w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter/time.Second)))
+			r.fail(w, req, &requestError{status: http.StatusTooManyRequests, reason: "overloaded",
+				msg: "too many requests in flight; retry later", index: -1})
+			return
+		}
 		if req.Method != method {
 			w.Header().Set("Allow", method)
 			r.fail(w, req, &requestError{status: http.StatusMethodNotAllowed, msg: "use " + method, index: -1})

@@ -427,3 +427,40 @@ func TestStartListensAndShutsDown(t *testing.T) {
 	require.NoError(t, rt.Shutdown(context.Background()))
 	require.NoError(t, rl.Shutdown(context.Background()))
 }
+
+// blockingTraces holds ConsumeTraces until released, to fill the receiver.
+type blockingTraces struct {
+	consumertest.TracesSink
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingTraces) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	b.entered <- struct{}{}
+	<-b.release
+	return b.TracesSink.ConsumeTraces(ctx, td)
+}
+
+func TestOverloadAnswers429AtOnce(t *testing.T) {
+	t.Parallel()
+	tr := newTestReceiver(t, func(c *Config) { c.MaxConcurrentRequests = 2 })
+	blocking := &blockingTraces{entered: make(chan struct{}, 2), release: make(chan struct{})}
+	tr.r.setTraces(blocking)
+	done := make(chan int, 2)
+	for i := range 2 {
+		go func() {
+			rep := tr.events(t, ev("deployment.finished", "x"+itoa(i), "2026-11-27T11:00:10Z", ""))
+			done <- rep.status
+		}()
+	}
+	<-blocking.entered
+	<-blocking.entered
+	rep := tr.events(t, ev("deployment.finished", "y", "2026-11-27T11:00:10Z", ""))
+	assert.Equal(t, http.StatusTooManyRequests, rep.status)
+	assert.Equal(t, "5", rep.header.Get("Retry-After"))
+	close(blocking.release)
+	assert.Equal(t, 200, <-done)
+	assert.Equal(t, 200, <-done)
+	rep = tr.events(t, ev("deployment.finished", "y", "2026-11-27T11:00:10Z", ""))
+	assert.Equal(t, 200, rep.status, "room again")
+}
