@@ -47,6 +47,8 @@ const (
 	AnsibleTaskPath     = "fastdeploy.ansible.task.path"
 	AnsibleHandler      = "fastdeploy.ansible.handler"
 	AnsibleStats        = "fastdeploy.ansible.stats"
+	AnsibleItem         = "fastdeploy.ansible.item"
+	AnsibleItemIndex    = "fastdeploy.ansible.item.index"
 )
 
 // VCSRevisionTime is the commit time of VCSRevision (RFC 3339 or Unix

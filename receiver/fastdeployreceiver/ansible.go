@@ -36,6 +36,11 @@ type ansibleTask struct {
 	Host         string
 	Changed      *bool
 	Result       pcommon.Map // the whole Ansible result ("misc"); empty when absent
+	// Optional fields of the bundled deployer's improved json_cb callback.
+	Play      string
+	Handler   bool
+	ItemIndex int    // -1 unless the line is one item of a loop
+	Item      string // the loop item, as text
 }
 
 // jsonlEvent is one ansible.posix.jsonl callback event.
@@ -145,7 +150,11 @@ func forEachItem(p *fastjson.Parser, body []byte, fn func(v *fastjson.Value, lin
 		if err != nil {
 			return slowItems(p, body, fn)
 		}
-		for i, item := range v.GetArray() {
+		items := v.GetArray()
+		if len(items) == 0 {
+			return malformed(1, -1, "", "empty array: send at least one item")
+		}
+		for i, item := range items {
 			if rerr := fn(item, 0, i); rerr != nil {
 				return rerr
 			}
@@ -259,6 +268,21 @@ func decodeJSONCBTask(v *fastjson.Value, loc *time.Location, line, index int) (a
 	}
 	if t.Host, rerr = fieldString(v, "host", line, index, false); rerr != nil {
 		return t, rerr
+	}
+	if t.Play, rerr = fieldString(v, "play", line, index, false); rerr != nil {
+		return t, rerr
+	}
+	if h := v.Get("handler"); h != nil {
+		t.Handler = h.Type() == fastjson.TypeTrue
+	}
+	t.ItemIndex = -1
+	if idx := v.Get("item_index"); idx != nil && idx.Type() != fastjson.TypeNull {
+		n, err := idx.Int()
+		if err != nil || n < 0 {
+			return t, malformed(line, index, "item_index", "wrong type: want a non-negative integer")
+		}
+		t.ItemIndex = n
+		t.Item = jsonText(v.Get("item"))
 	}
 	t.ErrorMessage = jsonText(v.Get("error_message"))
 	t.Result = pcommon.NewMap()

@@ -79,6 +79,9 @@ func jsonItems(body []byte, fn func(raw []byte, line, index int) *requestError) 
 	}
 	for index := 0; ; index++ {
 		if inArray && !dec.More() {
+			if index == 0 {
+				return malformed(1, -1, "", "empty array: send at least one item")
+			}
 			if _, err := dec.Token(); err != nil {
 				return syntaxError(body, err, index)
 			}
@@ -89,6 +92,9 @@ func jsonItems(body []byte, fn func(raw []byte, line, index int) *requestError) 
 		}
 		start := skipSpace(body, dec.InputOffset())
 		if !inArray && start >= int64(len(body)) {
+			if index == 0 {
+				return malformed(0, -1, "", "empty body")
+			}
 			return nil
 		}
 		line := lineAt(body, start)
@@ -117,7 +123,7 @@ func jsonItems(body []byte, fn func(raw []byte, line, index int) *requestError) 
 func skipSpace(body []byte, off int64) int64 {
 	for off < int64(len(body)) {
 		switch body[off] {
-		case ' ', '\t', '\r', '\n', ',':
+		case ' ', '\t', '\r', '\n':
 			off++
 		default:
 			return off

@@ -28,7 +28,6 @@ func TestDecodeLifecycleShapes(t *testing.T) {
 		{name: "ndjson", body: evStarted + "\n" + evFinished + "\n", want: 2},
 		{name: "ndjson with crlf and blank lines", body: evStarted + "\r\n\r\n" + evFinished, want: 2},
 		{name: "integer deployment id", body: `{"type":"deployment.started","time":"2026-11-27T11:00:00Z","deployment":{"id":42,"service":"api"}}`, want: 1},
-		{name: "empty array", body: "[]", want: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,6 +55,8 @@ func TestDecodeLifecycleErrors(t *testing.T) {
 		index  int
 	}{
 		{name: "empty", body: "  \n", status: http.StatusBadRequest, index: -1},
+		{name: "empty array", body: "[ ]", status: http.StatusBadRequest, line: 1, index: -1},
+		{name: "only a comma", body: ",", status: http.StatusBadRequest, line: 1, index: 0},
 		{name: "syntax error on line 2", body: evStarted + "\n{\"type\": deployment}\n", status: http.StatusBadRequest, line: 2, index: 1},
 		{name: "truncated second item", body: evStarted + "\n{\"type\": \n", status: http.StatusBadRequest, line: 2, index: 1},
 		{name: "not an object", body: "[1]", status: http.StatusBadRequest, line: 1, index: 0},
@@ -145,4 +146,21 @@ func TestDecodeJSONCB(t *testing.T) {
 	_, rerr = testDecodeJSONCB([]byte(strings.Repeat(line+"\n", 3)+"{"), time.UTC)
 	require.NotNil(t, rerr)
 	assert.Equal(t, 4, rerr.line)
+}
+
+func TestDecodeImprovedJSONCB(t *testing.T) {
+	t.Parallel()
+	body := `{"position":2,"start":"2026-02-03T10:14:04.5+01:00","end":"2026-02-03T10:14:05+01:00","name":"install","state":"ok","host":"web1","play":"configure web","handler":false,"item":"nginx","item_index":0,"misc":{"item":"nginx"}}
+{"position":3,"start":"2026-02-03T10:14:06+01:00","end":"2026-02-03T10:14:06.2+01:00","name":"reload app","state":"unreachable","host":"db1","play":"configure web","handler":true,"error_message":"ssh: connect refused"}`
+	tasks, rerr := testDecodeJSONCB([]byte(body), time.UTC)
+	require.Nil(t, rerr)
+	require.Len(t, tasks, 2)
+	assert.Equal(t, "web1", tasks[0].Host)
+	assert.Equal(t, "configure web", tasks[0].Play)
+	assert.Equal(t, 0, tasks[0].ItemIndex)
+	assert.Equal(t, "nginx", tasks[0].Item)
+	assert.True(t, tasks[0].Start.Equal(time.Date(2026, 2, 3, 9, 14, 4, 500e6, time.UTC)), "zone-aware times keep their zone")
+	assert.True(t, tasks[1].Handler)
+	assert.Equal(t, -1, tasks[1].ItemIndex)
+	assert.Equal(t, "unreachable", tasks[1].State)
 }

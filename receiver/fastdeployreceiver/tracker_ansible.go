@@ -2,6 +2,7 @@ package fastdeployreceiver
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -123,11 +124,16 @@ func (x *txn) ansibleParent(d *deploymentState, target ansibleTarget, ext extent
 func (x *txn) emitTask(d *deploymentState, parent deploytrace.SpanID, t *ansibleTask) {
 	span := x.out.newSpan(d.key())
 	id := deploytrace.TaskSpanID(d.trace, parent, t.Position, t.Host)
-	setIDs(span, d.trace, id, parent)
 	name := t.Name
 	if name == "" {
 		name = fmt.Sprintf("ansible task %d", t.Position)
 	}
+	if t.ItemIndex >= 0 {
+		// One item of a loop: its own span beside the task's result.
+		id = deploytrace.AnsibleSpanID(d.trace, parent, "json_cb-item", strconv.Itoa(t.Position), t.Host, strconv.Itoa(t.ItemIndex))
+		name += " (item " + strconv.Itoa(t.ItemIndex) + ")"
+	}
+	setIDs(span, d.trace, id, parent)
 	span.SetName(name)
 	span.SetKind(ptrace.SpanKindInternal)
 	setTimes(span, t.Start, t.End)
@@ -138,6 +144,14 @@ func (x *txn) emitTask(d *deploymentState, parent deploytrace.SpanID, t *ansible
 	a.PutInt(deployattr.AnsibleTaskPosition, int64(t.Position))
 	a.PutStr(deployattr.Status, t.State)
 	putStrIf(a, deployattr.AnsibleHost, t.Host)
+	putStrIf(a, deployattr.AnsiblePlayName, t.Play)
+	if t.Handler {
+		a.PutBool(deployattr.AnsibleHandler, true)
+	}
+	if t.ItemIndex >= 0 {
+		a.PutInt(deployattr.AnsibleItemIndex, int64(t.ItemIndex))
+		putStrIf(a, deployattr.AnsibleItem, t.Item)
+	}
 	if t.Changed != nil {
 		a.PutBool(deployattr.AnsibleChanged, *t.Changed)
 	}
