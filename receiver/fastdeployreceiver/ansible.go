@@ -37,10 +37,11 @@ type ansibleTask struct {
 	Changed      *bool
 	Result       pcommon.Map // the whole Ansible result ("misc"); empty when absent
 	// Optional fields of the bundled deployer's improved json_cb callback.
-	Play      string
-	Handler   bool
-	ItemIndex int    // -1 unless the line is one item of a loop
-	Item      string // the loop item, as text
+	Play         string
+	Handler      bool
+	IgnoreErrors bool   // a failure the playbook carries on from
+	ItemIndex    int    // -1 unless the line is one item of a loop
+	Item         string // the loop item, as text
 }
 
 // jsonlEvent is one ansible.posix.jsonl callback event.
@@ -274,6 +275,9 @@ func decodeJSONCBTask(v *fastjson.Value, loc *time.Location, line, index int) (a
 	}
 	if h := v.Get("handler"); h != nil {
 		t.Handler = h.Type() == fastjson.TypeTrue
+	}
+	if ie := v.Get("ignore_errors"); ie != nil {
+		t.IgnoreErrors = ie.Type() == fastjson.TypeTrue
 	}
 	t.ItemIndex = -1
 	if idx := v.Get("item_index"); idx != nil && idx.Type() != fastjson.TypeNull {

@@ -151,7 +151,7 @@ func TestDecodeJSONCB(t *testing.T) {
 func TestDecodeImprovedJSONCB(t *testing.T) {
 	t.Parallel()
 	body := `{"position":2,"start":"2026-02-03T10:14:04.5+01:00","end":"2026-02-03T10:14:05+01:00","name":"install","state":"ok","host":"web1","play":"configure web","handler":false,"item":"nginx","item_index":0,"misc":{"item":"nginx"}}
-{"position":3,"start":"2026-02-03T10:14:06+01:00","end":"2026-02-03T10:14:06.2+01:00","name":"reload app","state":"unreachable","host":"db1","play":"configure web","handler":true,"error_message":"ssh: connect refused"}`
+{"position":3,"start":"2026-02-03T10:14:06+01:00","end":"2026-02-03T10:14:06.2+01:00","name":"reload app","state":"unreachable","host":"db1","play":"configure web","handler":true,"error_message":"ssh: connect refused","ignore_errors":true}`
 	tasks, rerr := testDecodeJSONCB([]byte(body), time.UTC)
 	require.Nil(t, rerr)
 	require.Len(t, tasks, 2)
@@ -161,6 +161,7 @@ func TestDecodeImprovedJSONCB(t *testing.T) {
 	assert.Equal(t, "nginx", tasks[0].Item)
 	assert.True(t, tasks[0].Start.Equal(time.Date(2026, 2, 3, 9, 14, 4, 500e6, time.UTC)), "zone-aware times keep their zone")
 	assert.True(t, tasks[1].Handler)
+	assert.True(t, tasks[1].IgnoreErrors)
 	assert.Equal(t, -1, tasks[1].ItemIndex)
 	assert.Equal(t, "unreachable", tasks[1].State)
 }

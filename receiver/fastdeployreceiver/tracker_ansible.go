@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployattr"
@@ -159,6 +160,9 @@ func (x *txn) emitTask(d *deploymentState, parent deploytrace.SpanID, t *ansible
 		t.Result.MoveTo(a.PutEmptyMap(deployattr.AnsibleResult))
 	}
 	failed := t.State == "failure" || t.State == "unreachable"
+	if failed && t.IgnoreErrors {
+		a.PutBool(deployattr.AnsibleIgnoreErrors, true)
+	}
 	switch {
 	case failed:
 		span.Status().SetCode(ptrace.StatusCodeError)
@@ -179,6 +183,9 @@ func (x *txn) emitTask(d *deploymentState, parent deploytrace.SpanID, t *ansible
 	lr.SetSpanID(pcommon.SpanID(id))
 	lr.SetEventName("fastdeploy.ansible.task")
 	num, text := severity(failed)
+	if failed && t.IgnoreErrors {
+		num, text = plog.SeverityNumberWarn, "WARN"
+	}
 	lr.SetSeverityNumber(num)
 	lr.SetSeverityText(text)
 	la := lr.Attributes()
