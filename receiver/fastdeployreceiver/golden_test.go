@@ -32,7 +32,15 @@ func TestGoldenDeployment(t *testing.T) {
 	require.Equal(t, 200, rep.status, rep.body)
 	require.Equal(t, 200, tr.events(t, events[4:]...).status)
 
-	var traces, logs []json.RawMessage
+	traces, logs := exported(t, tr)
+	compareGolden(t, filepath.Join("testdata", "golden", "traces.json"), traces)
+	compareGolden(t, filepath.Join("testdata", "golden", "logs.json"), logs)
+}
+
+// exported renders what the receiver sent down each pipeline as OTLP JSON,
+// one document per consumer call.
+func exported(t *testing.T, tr *testReceiver) (traces, logs []json.RawMessage) {
+	t.Helper()
 	for _, td := range tr.traces.AllTraces() {
 		b, err := (&ptrace.JSONMarshaler{}).MarshalTraces(td)
 		require.NoError(t, err)
@@ -43,8 +51,7 @@ func TestGoldenDeployment(t *testing.T) {
 		require.NoError(t, err)
 		logs = append(logs, b)
 	}
-	compareGolden(t, filepath.Join("testdata", "golden", "traces.json"), traces)
-	compareGolden(t, filepath.Join("testdata", "golden", "logs.json"), logs)
+	return traces, logs
 }
 
 func readLines(t *testing.T, path string) []string {

@@ -3,7 +3,6 @@ package fastdeployreceiver
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
@@ -95,17 +93,7 @@ func TestJSONLGoldenRun(t *testing.T) {
 	run, err := os.ReadFile(filepath.Join("testdata", "ansible", "run.jsonl"))
 	require.NoError(t, err)
 	checkAnsibleRunShape(t, postAnsibleRun(t, tr, run))
-	var traces, logs []json.RawMessage
-	for _, td := range tr.traces.AllTraces() {
-		b, err := (&ptrace.JSONMarshaler{}).MarshalTraces(td)
-		require.NoError(t, err)
-		traces = append(traces, b)
-	}
-	for _, ld := range tr.logs.AllLogs() {
-		b, err := (&plog.JSONMarshaler{}).MarshalLogs(ld)
-		require.NoError(t, err)
-		logs = append(logs, b)
-	}
+	traces, logs := exported(t, tr)
 	compareGolden(t, filepath.Join("testdata", "golden", "jsonl-traces.json"), traces)
 	compareGolden(t, filepath.Join("testdata", "golden", "jsonl-logs.json"), logs)
 
