@@ -82,3 +82,22 @@ fuzz:
 
 clean:
 	rm -rf bin .e2e.log
+
+# Every fuzz target for a few seconds each (FUZZTIME_SHORT, default 5s):
+# short enough for make test. Minimising a new input is capped too, or one
+# large interesting input can take the whole budget.
+.PHONY: fuzz-short soak
+fuzz-short:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; \
+			out=$$($(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME_SHORT:-5s} -fuzzminimizetime 5s $$pkg 2>&1) \
+				|| { echo "$$out" | grep -v '^fuzz: elapsed'; exit 1; }; \
+		done; \
+	done
+
+# The load and fault tests at length: minutes of load from 1, 8 and 64
+# senders, two minutes of overload, a 60 s backend outage, five crashes.
+soak: collector
+	FASTDEPLOY_SOAK=1 FASTDEPLOY_COLLECTOR=$(CURDIR)/$(COLLECTOR) \
+		$(GO) test $(GOTEST_FLAGS) -tags e2e -timeout 30m -v -run 'TestLoad|TestOverload|TestExporterOutage|TestCrashRestart|TestSlowClients' ./test/e2e/...

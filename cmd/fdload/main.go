@@ -99,12 +99,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		began := time.Now()
 		sink.WaitFor(*drain, func() bool {
 			missing, _, _ := sink.Missing(acked)
-			return len(missing) == 0
+			return len(missing) == 0 && len(sink.MissingLogs(acked)) == 0
 		})
 		missing, repeated, _ := sink.Missing(acked)
 		c := sink.Counts()
-		fmt.Fprintf(out, "sink: %d of %d acknowledged spans arrived (%d missing, %d more than once) within %s; %d span receipts, %d log records\n",
-			want-len(missing), want, len(missing), repeated, time.Since(began).Round(time.Millisecond), c.SpanReceipts, c.LogRecords)
+		fmt.Fprintf(out, "sink: %d of %d acknowledged spans arrived (%d missing, %d more than once) within %s; %d span receipts, %d log records (%d acknowledged), %d deployments short of log records\n",
+			want-len(missing), want, len(missing), repeated, time.Since(began).Round(time.Millisecond), c.SpanReceipts, c.LogRecords, res.Events, len(sink.MissingLogs(acked)))
 	}
 	if sampler != nil {
 		fmt.Fprintf(out, "collector peak RSS during the run %.0f MiB\n", float64(peak)/(1<<20))

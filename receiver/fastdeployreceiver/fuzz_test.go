@@ -136,6 +136,12 @@ func FuzzDecodeLifecycle(f *testing.F) {
 			return
 		}
 		if len(events) == 0 {
+			// Known, reported (issue 8): a body of only separators such as
+			// "," is taken as zero events instead of refused; the case in
+			// TestHostileInput holds it once fixed.
+			if len(bytes.Trim(body, " \t\r\n,")) == 0 {
+				t.Skip("missing behaviour: a body of only separators is taken as zero events")
+			}
 			t.Fatal("an accepted request has at least one event")
 		}
 		if len(events) > bytes.Count(body, []byte("{")) {
@@ -319,6 +325,8 @@ func TestHostileInput(t *testing.T) {
 			missing: "event times years away from now are taken; the issue asks for a 4xx (e.g. outside a configurable window)"},
 		{name: "Ansible task far in the future", path: pathAnsible, body: `{"position":1,"start":"9999-12-31T23:59:58","end":"9999-12-31T23:59:59","name":"x","state":"success"}`,
 			missing: "Ansible task times years away from now are taken; the issue asks for a 4xx"},
+		{name: "only separators", path: pathEvents, body: ",\n,",
+			missing: "a body of only separators (commas, found by FuzzDecodeLifecycle) is answered 200 with zero events; want 400"},
 		{name: "duplicated key", path: pathEvents, body: event(`{"id":"1","id":"2","service":"web"}`),
 			missing: "duplicated keys are taken (the last wins); the issue asks for a 4xx naming the key"},
 	}
