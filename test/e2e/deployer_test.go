@@ -107,32 +107,6 @@ func TestDeployerFailingPlan(t *testing.T) {
 	assert.Equal(t, map[string]string{"lint": "success", "optional cache warm-up": "failure", "migrate": "failure", "switch traffic": "skipped"}, states)
 }
 
-// TestDeployerAnsiblePlan runs a plan with a real ansible-playbook step:
-// the run's spans hang under the step's subprocess in the same trace.
-func TestDeployerAnsiblePlan(t *testing.T) {
-	if _, err := exec.LookPath("ansible-playbook"); err != nil {
-		t.Skip("ansible-playbook not installed (Debian package ansible); make test installs it")
-	}
-	s := startStack(t, basicConfig)
-	code, out := runPlan(t, s.receiver, "ansible.yaml", "e2e-ansible-1")
-	require.Equal(t, 0, code, out)
-	require.True(t, s.sink.WaitFor(60*time.Second, func() bool {
-		sp := spansOf(s.sink, "e2e-ansible-1")
-		return len(sp["deployment"]) == 1 && len(sp["ansible.playbook"]) == 1
-	}), out)
-	spans := spansOf(s.sink, "e2e-ansible-1")
-	var configureSub ptrace.Span
-	for _, sub := range spans["subprocess"] {
-		if attr(sub, "process.command_line") != "" && sub.Name() == "ansible-playbook" {
-			configureSub = sub
-		}
-	}
-	require.False(t, configureSub.SpanID().IsEmpty(), "the ansible step has a subprocess span")
-	assert.Equal(t, configureSub.SpanID(), spans["ansible.playbook"][0].ParentSpanID(), "the playbook run hangs under the ansible-playbook subprocess")
-	assert.NotEmpty(t, spans["ansible.host"])
-	assert.NotContains(t, s.sink.ExportedJSON(t), "hunter2-not-real", "the secret extra var never leaves")
-}
-
 // TestDeployerSpoolsWhileCollectorIsDown runs a plan with no collector,
 // then flushes the spool once one is up: nothing is lost.
 func TestDeployerSpoolsWhileCollectorIsDown(t *testing.T) {

@@ -1,7 +1,8 @@
-// Package ansible runs ansible-playbook for `ansible` steps with Ansible's
-// stock ansible.posix.jsonl stdout callback, whose lines the collector's
-// receiver accepts on /v1/ansible, and turns those lines into the
-// human-readable progress the terminal shows.
+// Package ansible runs ansible-playbook for `ansible` steps with a stdout
+// callback whose lines the collector's receiver accepts on /v1/ansible:
+// by default the bundled fastdeploy_json_cb plugin (callback/, embedded in
+// the binary), or Ansible's stock ansible.posix.jsonl. It turns those lines
+// into the human-readable progress the terminal shows.
 package ansible
 
 import (
@@ -11,22 +12,9 @@ import (
 	"strings"
 )
 
-// Callback is the stdout callback the deployer selects; it ships with
-// Debian's ansible package (collection ansible.posix).
-const Callback = "ansible.posix.jsonl"
-
-// Env returns the environment that selects the JSON-lines callback and
-// keeps its output machine-readable and unbuffered.
-func Env() []string {
-	return []string{
-		"ANSIBLE_STDOUT_CALLBACK=" + Callback,
-		"ANSIBLE_NOCOLOR=1",
-		"ANSIBLE_FORCE_COLOR=0",
-		"ANSIBLE_RETRY_FILES_ENABLED=0",
-		"ANSIBLE_JSON_INDENT=0",
-		"PYTHONUNBUFFERED=1",
-	}
-}
+// JSONLCallback is Ansible's stock JSON-lines stdout callback; it ships
+// with Debian's ansible package (collection ansible.posix).
+const JSONLCallback = "ansible.posix.jsonl"
 
 // Args builds the ansible-playbook argument list. Extra variables travel
 // in a file (@path) so their values never show in the process list.
@@ -45,7 +33,7 @@ func Args(playbook, inventory, limit, extraVarsFile string, extra []string) []st
 	return append(args, playbook)
 }
 
-// Line is what the terminal needs from one jsonl line.
+// Line is what the terminal needs from one ansible.posix.jsonl line.
 type Line struct {
 	Event   string // the callback's _event
 	Play    string
@@ -65,7 +53,7 @@ type HostResult struct {
 	Items   int // loop items, 0 without a loop
 }
 
-// Parse reads one line of callback output; ok is false for lines that are
+// Parse reads one line of ansible.posix.jsonl output; ok is false for lines that are
 // not callback JSON (warnings, or output of a misconfigured callback).
 func Parse(raw []byte) (Line, bool) {
 	var l struct {

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployer/ansible"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployer/delivery"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployer/logging"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployer/mask"
@@ -87,7 +88,7 @@ Plan format (YAML):
     - name: build              # required
       run: make build          # a shell command (sh -c), or
       command: [make, build]   # an argv, ${var} expands, or
-      ansible:                 # an ansible-playbook run (jsonl output forwarded)
+      ansible:                 # an ansible-playbook run (callback output forwarded)
         playbook: site.yml
         inventory: hosts.ini
         limit: web
@@ -251,6 +252,8 @@ func (a *App) run(args []string) int {
 	progressMode := fs.String("progress", "auto", "progress display: auto, live or plain")
 	killGrace := fs.Duration("kill-grace", 5*time.Second, "time between SIGTERM and SIGKILL of a stopped step's process group")
 	ansibleBin := fs.String("ansible-playbook", "ansible-playbook", "ansible-playbook binary for ansible steps")
+	ansibleCallback := fs.String("ansible-callback", envOr(a.Getenv, "FASTDEPLOY_ANSIBLE_CALLBACK", string(ansible.CallbackBundled)),
+		"stdout callback of ansible steps: fastdeploy (the bundled json_cb plugin) or jsonl (Ansible's ansible.posix.jsonl) (env FASTDEPLOY_ANSIBLE_CALLBACK)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
@@ -260,6 +263,11 @@ func (a *App) run(args []string) int {
 	if fs.NArg() != 1 {
 		fmt.Fprintln(a.Stderr, "fastdeploy run: want exactly one plan file")
 		fs.Usage()
+		return ExitUsage
+	}
+	callback, err := ansible.ParseCallback(*ansibleCallback)
+	if err != nil {
+		fmt.Fprintln(a.Stderr, "fastdeploy run: --ansible-callback:", err)
 		return ExitUsage
 	}
 	planPath := fs.Arg(0)
@@ -393,7 +401,7 @@ func (a *App) run(args []string) int {
 		Parent:  a.Getenv("TRACEPARENT"),
 		Context: map[string]any{"plan": planPath, "host": host, "vars": ctxVars, "deployer": "fastdeploy " + Version},
 		Sink:    sink, Logger: log, Progress: printer, Masker: masker, KillGrace: *killGrace,
-		AnsiblePlaybook: *ansibleBin,
+		AnsiblePlaybook: *ansibleBin, AnsibleCallback: callback,
 	})
 
 	if shipper != nil {

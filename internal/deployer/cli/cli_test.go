@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -201,8 +202,10 @@ steps:
 	assert.Contains(t, r.stdout, "long: cancelled")
 }
 
-// TestAnsiblePlanEndToEnd runs real ansible-playbook against localhost and
-// checks what reaches the (fake) collector.
+// TestAnsiblePlanEndToEnd runs real ansible-playbook against localhost with
+// the bundled callback (the default) and checks what reaches the (fake)
+// collector: json_cb lines with host, play, zone-aware times within the
+// run, items, the handler and an ignored failure.
 func TestAnsiblePlanEndToEnd(t *testing.T) {
 	if _, err := exec.LookPath("ansible-playbook"); err != nil {
 		t.Skip("ansible-playbook not installed (Debian package ansible): skipping the real Ansible run")
@@ -215,6 +218,10 @@ func TestAnsiblePlanEndToEnd(t *testing.T) {
 		"run", "--deployment-id", depID, "--var", "release=3.1.4", filepath.Join(plansDir, "ansible.yaml"))
 	require.Equal(t, ExitOK, r.code, r.stdout+r.stderr)
 	assert.Contains(t, r.stdout, "changed:  [localhost] write version")
+	assert.Contains(t, r.stdout, "ok:       [localhost] prepare directories (item shared)")
+	assert.Contains(t, r.stdout, "failed:   [localhost] optional probe: non-zero return code (ignored)")
+	assert.Contains(t, r.stdout, "ok:       [localhost] reload shop (handler)")
+	assert.Contains(t, r.stdout, "RECAP localhost ok=6 changed=2 failed=0 skipped=1 unreachable=0 ignored=1")
 	assert.Contains(t, r.stdout, "[3/3] verify | 3.1.4 "+depID)
 	assert.NotContains(t, r.stdout+r.stderr, "hunter2-not-real")
 
@@ -224,9 +231,65 @@ func TestAnsiblePlanEndToEnd(t *testing.T) {
 	assert.Equal(t, depID, b.Header.Get("X-Fastdeploy-Deployment"))
 	assert.Equal(t, "configure", b.Header.Get("X-Fastdeploy-Step"))
 	assert.Equal(t, "1", b.Header.Get("X-Fastdeploy-Step-Position"))
+	assert.Equal(t, "shop", b.Header.Get("X-Fastdeploy-Service"))
 	assert.Regexp(t, `^00-[0-9a-f]{32}-[0-9a-f]{16}-01$`, b.Header.Get("traceparent"))
-	var events []string
+	var got []string
 	for _, l := range b.Lines {
+		for _, k := range []string{"start", "end"} {
+			ts, err := time.Parse(time.RFC3339Nano, l[k].(string))
+			require.NoError(t, err, "%s carries its zone", k)
+			assert.True(t, ts.After(start.Add(-time.Second)) && ts.Before(time.Now().Add(time.Second)), "times within the run")
+		}
+		assert.Equal(t, "localhost", l["host"])
+		assert.Equal(t, "configure shop", l["play"])
+		s := fmt.Sprintf("%v %v %v", l["position"], l["name"], l["state"])
+		if idx, ok := l["item_index"]; ok {
+			s += fmt.Sprintf(" item %v=%v", idx, l["item"])
+		}
+		if l["handler"] == true {
+			s += " handler"
+		}
+		if l["ignore_errors"] == true {
+			s += " ignored"
+		}
+		got = append(got, s)
+	}
+	assert.Equal(t, []string{
+		"0 show version success",
+		"1 optional probe failure ignored",
+		"2 only on debian 3 skipped",
+		"3 prepare directories success item 0=releases",
+		"3 prepare directories success item 1=shared",
+		"3 prepare directories success",
+		"4 write version success",
+		"5 log in to database success",
+		"6 reload shop success handler",
+	}, got)
+	raw, err := json.Marshal(b.Lines)
+	require.NoError(t, err)
+	assert.NotContains(t, string(raw), "hunter2-not-real", "secret vars masked in forwarded output")
+	assert.Len(t, rcv.Events(), 8)
+}
+
+// TestAnsiblePlanJSONL runs the same plan with Ansible's stock
+// ansible.posix.jsonl callback, still selectable.
+func TestAnsiblePlanJSONL(t *testing.T) {
+	if _, err := exec.LookPath("ansible-playbook"); err != nil {
+		t.Skip("ansible-playbook not installed (Debian package ansible): skipping the real Ansible run")
+	}
+	rcv := fakereceiver.Start()
+	defer rcv.Close()
+	start := time.Now()
+	depID := "ansible-jsonl-" + start.Format("150405.000000")
+	r := runApp(t, map[string]string{"FASTDEPLOY_COLLECTOR_URL": rcv.URL()}, nil,
+		"run", "--deployment-id", depID, "--ansible-callback", "jsonl", filepath.Join(plansDir, "ansible.yaml"))
+	require.Equal(t, ExitOK, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stdout, "changed:  [localhost] write version")
+
+	batches := rcv.Ansible()
+	require.Len(t, batches, 1)
+	var events []string
+	for _, l := range batches[0].Lines {
 		events = append(events, l["_event"].(string))
 		ts, err := time.Parse(time.RFC3339Nano, l["_timestamp"].(string))
 		require.NoError(t, err)
@@ -235,10 +298,13 @@ func TestAnsiblePlanEndToEnd(t *testing.T) {
 	assert.Equal(t, "v2_playbook_on_play_start", events[0])
 	assert.Equal(t, "v2_playbook_on_stats", events[len(events)-1])
 	assert.Contains(t, events, "v2_runner_on_failed")
-	assert.Contains(t, events, "v2_runner_on_skipped")
 	assert.Contains(t, events, "v2_playbook_on_handler_task_start")
-	raw, err := json.Marshal(b.Lines)
+	raw, err := json.Marshal(batches[0].Lines)
 	require.NoError(t, err)
 	assert.NotContains(t, string(raw), "hunter2-not-real", "secret vars masked in forwarded output")
-	assert.Len(t, rcv.Events(), 8)
+
+	r = runApp(t, map[string]string{"FASTDEPLOY_COLLECTOR_URL": rcv.URL()}, nil,
+		"run", "--ansible-callback", "yaml", filepath.Join(plansDir, "ansible.yaml"))
+	assert.Equal(t, ExitUsage, r.code)
+	assert.Contains(t, r.stderr, `unknown ansible callback "yaml"`)
 }

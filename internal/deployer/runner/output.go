@@ -60,12 +60,13 @@ const (
 	ansibleBatchBytes = 1 << 20
 )
 
-// ansibleForwarder reads ansible.posix.jsonl lines from a playbook's
+// ansibleForwarder reads the callback's JSON lines from a playbook's
 // stdout: it forwards them to /v1/ansible and shows them as progress.
 type ansibleForwarder struct {
 	r        *run
 	position int
 	step     *plan.Step
+	reader   *ansible.Reader // used by the stdout writer alone
 
 	mu      sync.Mutex
 	lines   []string
@@ -74,17 +75,17 @@ type ansibleForwarder struct {
 }
 
 func (f *ansibleForwarder) line(raw string) {
-	l, ok := ansible.Parse([]byte(raw))
+	out, ok := f.reader.Read([]byte(raw))
 	if !ok {
 		f.r.output(f.position, "stdout", raw)
 		return
 	}
-	for _, text := range ansible.Format(l) {
+	for _, text := range out.Lines {
 		f.r.output(f.position, "ansible", text)
 	}
 	f.mu.Lock()
-	if msg := l.Failure(); msg != "" {
-		f.failure = msg
+	if out.Failure != "" {
+		f.failure = out.Failure
 	}
 	f.lines = append(f.lines, f.r.o.Masker.Values(raw))
 	f.size += len(raw)
@@ -93,6 +94,16 @@ func (f *ansibleForwarder) line(raw string) {
 	if full {
 		f.flush()
 	}
+}
+
+// stderrLine shows the bundled plugin's recap as Ansible output, and the
+// rest of stderr (warnings, errors) as such.
+func (f *ansibleForwarder) stderrLine(raw string) {
+	stream := "stderr"
+	if strings.HasPrefix(raw, "RECAP ") {
+		stream = "ansible"
+	}
+	f.r.output(f.position, stream, raw)
 }
 
 // flush hands the collected lines to the sink: headers name the deployment

@@ -66,6 +66,9 @@ type Options struct {
 	KillGrace time.Duration
 	// AnsiblePlaybook is the ansible-playbook binary.
 	AnsiblePlaybook string
+	// AnsibleCallback is the stdout callback of ansible steps; empty means
+	// the bundled fastdeploy_json_cb plugin.
+	AnsibleCallback ansible.Callback
 	// Environ is the base environment of steps; nil means os.Environ().
 	Environ []string
 }
@@ -105,6 +108,9 @@ func Run(ctx context.Context, o Options) Result {
 	}
 	if o.AnsiblePlaybook == "" {
 		o.AnsiblePlaybook = "ansible-playbook"
+	}
+	if o.AnsibleCallback == "" {
+		o.AnsibleCallback = ansible.CallbackBundled
 	}
 	if o.Environ == nil {
 		o.Environ = os.Environ()
@@ -317,12 +323,14 @@ func (r *run) step(ctx, depCtx context.Context, i int, step *plan.Step) StepResu
 	if err == nil {
 		sr.Command = r.o.Masker.String(commandLine(cmd.Args))
 		stdout := &lineWriter{fn: func(line string) { r.output(i, "stdout", line) }}
+		stderr := &lineWriter{fn: func(line string) { r.output(i, "stderr", line) }}
 		if step.Ansible != nil {
-			forward = &ansibleForwarder{r: r, position: i, step: step}
-			stdout = &lineWriter{fn: func(line string) { forward.line(line) }}
+			forward = &ansibleForwarder{r: r, position: i, step: step, reader: ansible.NewReader(r.o.AnsibleCallback)}
+			stdout = &lineWriter{fn: forward.line}
+			stderr = &lineWriter{fn: forward.stderrLine}
 		}
 		cmd.Stdout = stdout
-		cmd.Stderr = &lineWriter{fn: func(line string) { r.output(i, "stderr", line) }}
+		cmd.Stderr = stderr
 		defer stdout.Flush()
 		err = cmd.Start()
 	}
@@ -447,6 +455,7 @@ func killGroup(pid int, grace time.Duration, stopped <-chan struct{}) {
 func (r *run) command(i int, step *plan.Step) (*exec.Cmd, func(), error) {
 	var cmd *exec.Cmd
 	var cleanup func()
+	var ansibleEnv []string
 	// Steps run in the plan's directory, like make in a Makefile's.
 	baseDir, err := filepath.Abs(filepath.Dir(r.o.PlanPath))
 	if err != nil {
@@ -475,6 +484,9 @@ func (r *run) command(i int, step *plan.Step) (*exec.Cmd, func(), error) {
 		if err != nil {
 			return nil, cleanup, fmt.Errorf("write extra vars: %w", err)
 		}
+		if ansibleEnv, err = ansible.Setup(r.o.AnsibleCallback, dir, r.o.Environ); err != nil {
+			return nil, cleanup, err
+		}
 		playbook := plan.Expand(a.Playbook, r.o.Vars)
 		if !filepath.IsAbs(playbook) {
 			playbook = filepath.Join(baseDir, playbook)
@@ -493,10 +505,7 @@ func (r *run) command(i int, step *plan.Step) (*exec.Cmd, func(), error) {
 	default:
 		cmd = exec.Command("/bin/sh", "-c", step.Run)
 	}
-	cmd.Env = r.stepEnv(i, step)
-	if step.Ansible != nil {
-		cmd.Env = append(cmd.Env, ansible.Env()...)
-	}
+	cmd.Env = append(r.stepEnv(i, step), ansibleEnv...)
 	cmd.Dir = baseDir
 	if step.Dir != "" {
 		d := plan.Expand(step.Dir, r.o.Vars)

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployer/ansible"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployer/delivery"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployer/mask"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployer/plan"
@@ -389,6 +390,7 @@ steps:
 	s, pr := &sink{}, &progress{}
 	o := opts(t, p, s, pr)
 	o.AnsiblePlaybook = fake
+	o.AnsibleCallback = ansible.CallbackJSONL
 	o.Masker = mask.New("hunter2-not-real")
 	res := Run(context.Background(), o)
 	require.Equal(t, deployevent.StatusSuccess, res.Status, res.Steps[0].Message)
@@ -429,6 +431,115 @@ steps:
 	for _, l := range strings.Split(strings.TrimSpace(ans[0].Body), "\n") {
 		assert.True(t, json.Valid([]byte(l)), l)
 	}
+}
+
+// TestAnsibleStepBundledCallback checks the default: the bundled plugin is
+// written where ANSIBLE_CALLBACK_PLUGINS points and selected, its json_cb
+// lines (recorded from a real run of testdata/plans/playbooks/site.yml)
+// are forwarded masked with the step's headers, progress shows each task
+// and the recap, and a failed task names the step's failure.
+func TestAnsibleStepBundledCallback(t *testing.T) {
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "ansible-playbook")
+	fixture, err := filepath.Abs("../ansible/testdata/site.json_cb.ndjson")
+	require.NoError(t, err)
+	failed := `{"position":9,"name":"migrate","state":"failure","host":"db1","play":"configure shop","error_message":"exit 3","start":"2026-11-27T11:02:18+01:00","end":"2026-11-27T11:02:19+01:00","misc":{"rc":3}}`
+	script := fmt.Sprintf(`#!/bin/sh
+echo "$ANSIBLE_STDOUT_CALLBACK" > %[1]s/callback
+cp "${ANSIBLE_CALLBACK_PLUGINS%%%%:*}/fastdeploy_json_cb.py" %[1]s/plugin.py
+echo '[WARNING]: not json'
+cat %[2]s
+echo '%[3]s'
+echo 'RECAP localhost ok=6 changed=2 failed=1' >&2
+echo 'ERROR! something' >&2
+exit 2
+`,
+		dir, fixture, failed)
+	require.NoError(t, os.WriteFile(fake, []byte(script), 0o755))
+	p := parse(t, `service: shop
+environment: staging
+vars: {db_password: {default: hunter2-not-real, secret: true}}
+steps:
+  - name: configure
+    ansible:
+      playbook: site.yml
+      extra_vars: {db_password: "${db_password}"}
+`)
+	s, pr := &sink{}, &progress{}
+	o := opts(t, p, s, pr)
+	o.AnsiblePlaybook = fake
+	o.Environ = append(o.Environ, "ANSIBLE_CALLBACK_PLUGINS=/opt/own-callbacks")
+	o.Masker = mask.New("hunter2-not-real")
+	res := Run(context.Background(), o)
+	require.Equal(t, deployevent.StatusFailure, res.Status)
+	assert.Equal(t, `exit status 2: task "migrate" failed on db1: exit 3`, res.Steps[0].Message)
+
+	cb, err := os.ReadFile(filepath.Join(dir, "callback"))
+	require.NoError(t, err)
+	assert.Equal(t, "fastdeploy_json_cb\n", string(cb))
+	plugin, err := os.ReadFile(filepath.Join(dir, "plugin.py"))
+	require.NoError(t, err)
+	assert.Equal(t, ansible.BundledSource(), plugin)
+
+	assert.Equal(t, []string{
+		"0 stdout [WARNING]: not json",
+		"0 ansible PLAY configure shop",
+		"0 ansible ok:       [localhost] show version",
+		"0 ansible failed:   [localhost] optional probe: non-zero return code (ignored)",
+		"0 ansible skipped:  [localhost] only on debian 3",
+		"0 ansible ok:       [localhost] prepare directories (item releases)",
+		"0 ansible ok:       [localhost] prepare directories (item shared)",
+		"0 ansible ok:       [localhost] prepare directories (2 items)",
+		"0 ansible changed:  [localhost] write version",
+		"0 ansible ok:       [localhost] log in to database",
+		"0 ansible ok:       [localhost] reload shop (handler)",
+		"0 ansible failed:   [db1] migrate: exit 3",
+	}, filterStreams(pr.lines(), "stdout", "ansible"))
+	assert.Contains(t, pr.lines(), "0 ansible RECAP localhost ok=6 changed=2 failed=1")
+	assert.Contains(t, pr.lines(), "0 stderr ERROR! something")
+	for _, l := range pr.lines() {
+		assert.NotContains(t, l, "hunter2-not-real")
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ans []*delivery.Request
+	for _, r := range s.reqs {
+		if r.Path == delivery.PathAnsible {
+			ans = append(ans, r)
+		}
+	}
+	require.Len(t, ans, 1, "one request per step")
+	trace := deploytrace.DeploymentTraceID("dep-42")
+	assert.Equal(t, map[string]string{
+		"X-Fastdeploy-Deployment":    "dep-42",
+		"X-Fastdeploy-Step":          "configure",
+		"X-Fastdeploy-Step-Position": "0",
+		"X-Fastdeploy-Service":       "shop",
+		"traceparent":                deploytrace.FormatTraceparent(trace, deploytrace.SubprocessSpanID(trace, "dep-42", "configure", 0)),
+	}, ans[0].Header)
+	assert.Equal(t, delivery.ContentTypeNDJSON, ans[0].ContentType)
+	assert.Equal(t, 10, ans[0].Items, "every json_cb line, not the warning")
+	fixtureData, err := os.ReadFile(fixture)
+	require.NoError(t, err)
+	require.Contains(t, string(fixtureData), "hunter2-not-real", "the fixture holds the secret the deployer must mask")
+	assert.NotContains(t, ans[0].Body, "hunter2-not-real", "known secrets masked inside the JSON")
+	for _, l := range strings.Split(strings.TrimSpace(ans[0].Body), "\n") {
+		_, ok := ansible.ParseTask([]byte(l))
+		assert.True(t, ok, l)
+	}
+}
+
+func filterStreams(lines []string, streams ...string) []string {
+	var out []string
+	for _, l := range lines {
+		for _, s := range streams {
+			if strings.HasPrefix(l, "0 "+s+" ") && !strings.HasPrefix(l, "0 ansible RECAP") {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
 }
 
 func TestDeliveryIDIsStable(t *testing.T) {

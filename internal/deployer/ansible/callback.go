@@ -1,0 +1,204 @@
+package ansible
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Callback names the stdout callback an ansible step runs with.
+type Callback string
+
+const (
+	// CallbackBundled is fastdeploy_json_cb, the plugin shipped inside the
+	// deployer: one json_cb line per host result, loop item and handler run.
+	CallbackBundled Callback = "fastdeploy"
+	// CallbackJSONL is Ansible's stock ansible.posix.jsonl callback.
+	CallbackJSONL Callback = "jsonl"
+)
+
+// ParseCallback reads a --ansible-callback value; empty means the default.
+func ParseCallback(s string) (Callback, error) {
+	switch Callback(s) {
+	case "", CallbackBundled:
+		return CallbackBundled, nil
+	case CallbackJSONL, JSONLCallback:
+		return CallbackJSONL, nil
+	}
+	return "", fmt.Errorf("unknown ansible callback %q: want %s or %s", s, CallbackBundled, CallbackJSONL)
+}
+
+// BundledName is the bundled plugin's name, as ANSIBLE_STDOUT_CALLBACK
+// selects it; its file is <name>.py.
+const BundledName = "fastdeploy_json_cb"
+
+//go:embed callback/fastdeploy_json_cb.py
+var bundledSource []byte
+
+// BundledSource is the bundled plugin's Python source.
+func BundledSource() []byte { return append([]byte(nil), bundledSource...) }
+
+// Setup prepares a run of ansible-playbook with callback c: for the bundled
+// plugin it writes the plugin into dir (a private temporary directory of
+// the step). It returns the environment to add to the step's, given the
+// step's environment so far (environ), whose own callback plugin
+// directories stay searched.
+func Setup(c Callback, dir string, environ []string) ([]string, error) {
+	env := []string{
+		"ANSIBLE_NOCOLOR=1",
+		"ANSIBLE_FORCE_COLOR=0",
+		"ANSIBLE_RETRY_FILES_ENABLED=0",
+		"PYTHONUNBUFFERED=1",
+	}
+	if c == CallbackJSONL {
+		return append(env, "ANSIBLE_STDOUT_CALLBACK="+JSONLCallback, "ANSIBLE_JSON_INDENT=0"), nil
+	}
+	pluginDir := filepath.Join(dir, "callback_plugins")
+	if err := os.MkdirAll(pluginDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create callback plugin directory: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(pluginDir, BundledName+".py"), bundledSource, 0o600); err != nil {
+		return nil, fmt.Errorf("write callback plugin: %w", err)
+	}
+	paths := pluginDir
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, "ANSIBLE_CALLBACK_PLUGINS="); ok && v != "" {
+			paths = pluginDir + string(os.PathListSeparator) + v
+		}
+	}
+	return append(env, "ANSIBLE_CALLBACK_PLUGINS="+paths, "ANSIBLE_STDOUT_CALLBACK="+BundledName), nil
+}
+
+// Output is what one line of callback output means to a person.
+type Output struct {
+	// Lines to show on the terminal.
+	Lines []string
+	// Failure summarises a failed or unreachable host that Ansible did
+	// not carry on past, for the step's message; empty otherwise.
+	Failure string
+}
+
+// Reader reads a playbook's stdout, one line at a time, for one step.
+type Reader struct {
+	callback Callback
+	play     string // the play of the last json_cb line
+}
+
+// NewReader reads output of callback c.
+func NewReader(c Callback) *Reader { return &Reader{callback: c} }
+
+// Read interprets one stdout line; ok is false for lines that are not the
+// callback's JSON (warnings, output of a misconfigured callback): they are
+// shown as they are and not forwarded.
+func (r *Reader) Read(raw []byte) (out Output, ok bool) {
+	if r.callback == CallbackJSONL {
+		l, ok := Parse(raw)
+		if !ok {
+			return Output{}, false
+		}
+		return Output{Lines: Format(l), Failure: l.Failure()}, true
+	}
+	t, ok := ParseTask(raw)
+	if !ok {
+		return Output{}, false
+	}
+	if t.Play != "" && t.Play != r.play {
+		r.play = t.Play
+		out.Lines = append(out.Lines, "PLAY "+t.Play)
+	}
+	out.Lines = append(out.Lines, t.Format())
+	if (t.State == "failure" || t.State == "unreachable") && !t.IgnoreErrors && t.ItemIndex == nil {
+		out.Failure = fmt.Sprintf("task %q %s on %s", t.Name, t.Status(), t.Host)
+		if t.ErrorMessage != "" {
+			out.Failure += ": " + t.ErrorMessage
+		}
+	}
+	return out, true
+}
+
+// Task is one json_cb line of the bundled plugin.
+type Task struct {
+	Position     int            `json:"position"`
+	Name         string         `json:"name"`
+	State        string         `json:"state"`
+	Host         string         `json:"host"`
+	Play         string         `json:"play"`
+	Handler      bool           `json:"handler"`
+	ItemIndex    *int           `json:"item_index"`
+	Item         any            `json:"item"`
+	ErrorMessage string         `json:"error_message"`
+	IgnoreErrors bool           `json:"ignore_errors"`
+	Start        string         `json:"start"`
+	End          string         `json:"end"`
+	Misc         map[string]any `json:"misc"`
+}
+
+// ParseTask reads one json_cb line; ok is false unless it has the fields
+// every json_cb line has.
+func ParseTask(raw []byte) (Task, bool) {
+	var t Task
+	var probe struct {
+		Position *int `json:"position"`
+	}
+	if json.Unmarshal(raw, &probe) != nil || probe.Position == nil {
+		return Task{}, false
+	}
+	if err := json.Unmarshal(raw, &t); err != nil || t.Name == "" || t.State == "" || t.Start == "" || t.End == "" {
+		return Task{}, false
+	}
+	return t, true
+}
+
+// Status is the word Ansible's own output uses: ok, changed, failed,
+// skipped or unreachable.
+func (t Task) Status() string {
+	switch t.State {
+	case "failure":
+		return "failed"
+	case "skipped", "unreachable":
+		return t.State
+	}
+	if changed, _ := t.Misc["changed"].(bool); changed {
+		return "changed"
+	}
+	return "ok"
+}
+
+// Format renders t as a terminal line, like Ansible's default callback but
+// shorter.
+func (t Task) Format() string {
+	s := fmt.Sprintf("%-9s [%s] %s", t.Status()+":", t.Host, t.Name)
+	if t.Handler {
+		s += " (handler)"
+	}
+	if t.ItemIndex != nil {
+		if t.Item != nil {
+			s += fmt.Sprintf(" (item %s)", itemText(t.Item))
+		} else {
+			s += fmt.Sprintf(" (item %d)", *t.ItemIndex)
+		}
+	} else if items, ok := t.Misc["results"].([]any); ok {
+		s += fmt.Sprintf(" (%d items)", len(items))
+	}
+	if t.ErrorMessage != "" && (t.State == "failure" || t.State == "unreachable") {
+		s += ": " + t.ErrorMessage
+	}
+	if t.IgnoreErrors {
+		s += " (ignored)"
+	}
+	return s
+}
+
+func itemText(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
