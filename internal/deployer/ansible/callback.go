@@ -139,17 +139,16 @@ type Task struct {
 // ParseTask reads one json_cb line; ok is false unless it has the fields
 // every json_cb line has.
 func ParseTask(raw []byte) (Task, bool) {
-	var t Task
-	var probe struct {
+	// The outer position shadows Task's, so a missing one shows as nil.
+	var w struct {
+		Task
 		Position *int `json:"position"`
 	}
-	if json.Unmarshal(raw, &probe) != nil || probe.Position == nil {
+	if err := json.Unmarshal(raw, &w); err != nil || w.Position == nil || w.Name == "" || w.State == "" || w.Start == "" || w.End == "" {
 		return Task{}, false
 	}
-	if err := json.Unmarshal(raw, &t); err != nil || t.Name == "" || t.State == "" || t.Start == "" || t.End == "" {
-		return Task{}, false
-	}
-	return t, true
+	w.Task.Position = *w.Position
+	return w.Task, true
 }
 
 // Status is the word Ansible's own output uses: ok, changed, failed,
