@@ -76,27 +76,49 @@ func Start(t testing.TB, bin, config, healthURL string) *Process {
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &Process{output: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, "--config", path)
+	return StartCommand(t, exec.Command(bin, "--config", path), healthURL)
+}
+
+// StartCommand starts cmd (a collector with arguments and environment of
+// the caller's choosing, or another server under test), waits until
+// healthURL answers 200, and stops it at cleanup. Its output is captured.
+func StartCommand(t testing.TB, cmd *exec.Cmd, healthURL string) *Process {
+	t.Helper()
+	p, err := TryStartCommand(t, cmd, healthURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TryStartCommand is StartCommand returning the failure instead of ending
+// the test, so a caller can retry, e.g. with other ports when one of its
+// free ports was taken in the meantime. A process that did not become
+// healthy is stopped before it returns.
+func TryStartCommand(t testing.TB, cmd *exec.Cmd, healthURL string) (*Process, error) {
+	t.Helper()
+	name := filepath.Base(cmd.Path)
+	p := &Process{cmd: cmd, output: &lockedBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout = p.output
 	p.cmd.Stderr = p.output
 	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start collector: %v", err)
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	go func() {
 		p.err = p.cmd.Wait()
 		close(p.done)
 	}()
+	if err := p.waitHealthy(healthURL, 60*time.Second); err != nil {
+		p.Stop(t)
+		return nil, fmt.Errorf("%s did not become healthy: %w\n%s", name, err, p.Output())
+	}
 	t.Cleanup(func() {
 		p.Stop(t)
 		if t.Failed() {
-			t.Logf("collector output:\n%s", p.Output())
+			t.Logf("%s output:\n%s", name, p.Output())
 		}
 	})
-	if err := p.waitHealthy(healthURL, 60*time.Second); err != nil {
-		t.Fatalf("collector did not become healthy: %v\n%s", err, p.Output())
-	}
-	return p
+	return p, nil
 }
 
 func (p *Process) waitHealthy(url string, timeout time.Duration) error {
@@ -115,7 +137,7 @@ func (p *Process) waitHealthy(url string, timeout time.Duration) error {
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("collector exited: %v", p.err)
+			return fmt.Errorf("exited: %v", p.err)
 		case <-ctx.Done():
 			return fmt.Errorf("health at %s: %w", url, ctx.Err())
 		case <-ticker.C:
