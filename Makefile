@@ -101,3 +101,44 @@ fuzz-short:
 soak: collector
 	FASTDEPLOY_SOAK=1 FASTDEPLOY_COLLECTOR=$(CURDIR)/$(COLLECTOR) \
 		$(GO) test $(GOTEST_FLAGS) -tags e2e -timeout 30m -v -run 'TestLoad|TestOverload|TestExporterOutage|TestCrashRestart|TestSlowClients' ./test/e2e/...
+
+# --- Running the collector as a service (docs/operations.md) ---------------
+# make install [PREFIX=/usr/local] [DESTDIR=staging root]: the binary,
+# config/production.yaml as $(SYSCONFDIR)/otelcol-fastdeploy/config.yaml,
+# an environment file for settings and secrets, and the hardened systemd
+# unit. An existing config or environment file is kept, never overwritten.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+NFPM_VERSION := v2.45.2
+PACKAGE_VERSION ?= 0.1.0
+
+.PHONY: install install-test package
+
+install: collector
+	install -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/otelcol-fastdeploy
+	install -d -m 0700 $(DESTDIR)$(SYSCONFDIR)/otelcol-fastdeploy/tls
+	install -m 0755 $(COLLECTOR) $(DESTDIR)$(BINDIR)/otelcol-fastdeploy
+	@scripts/install-config.sh config/production.yaml $(DESTDIR)$(SYSCONFDIR)/otelcol-fastdeploy/config.yaml 0644
+	@scripts/install-config.sh packaging/otelcol-fastdeploy.env $(DESTDIR)$(SYSCONFDIR)/otelcol-fastdeploy/otelcol-fastdeploy.env 0600
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' packaging/systemd/otelcol-fastdeploy.service \
+		> $(DESTDIR)$(UNITDIR)/otelcol-fastdeploy.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/otelcol-fastdeploy.service
+	@echo "installed; next: set FASTDEPLOY_SECRET in $(SYSCONFDIR)/otelcol-fastdeploy/otelcol-fastdeploy.env," \
+		"put tls.crt and tls.key in $(SYSCONFDIR)/otelcol-fastdeploy/tls/, then" \
+		"systemctl daemon-reload && systemctl enable --now otelcol-fastdeploy"
+
+# Installs into a scratch DESTDIR, checks what landed, validates the
+# installed config with the installed binary and runs systemd-analyze
+# verify on the unit where systemd-analyze exists.
+install-test: collector
+	@scripts/install-test.sh
+
+# bin/otelcol-fastdeploy_$(PACKAGE_VERSION)_<arch>.deb with the same files as
+# make install (PREFIX=/usr), built by nfpm (a Go module, run at a pinned version).
+package: collector
+	@rm -rf .cache/package && mkdir -p bin
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/.cache/package PREFIX=/usr >/dev/null
+	PACKAGE_VERSION=$(PACKAGE_VERSION) PACKAGE_ARCH=$$($(GO) env GOARCH) $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION) \
+		package --config packaging/nfpm.yaml --packager deb --target bin/
