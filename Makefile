@@ -38,7 +38,7 @@ run: collector
 tools:
 	@scripts/ensure-tools.sh
 
-test: tools build check-generated validate-configs rules-test unit-test e2e-test
+test: tools build check-generated validate-configs rules-test unit-test e2e-test fuzz-short
 
 unit-test:
 	$(GO) test $(GOTEST_FLAGS) -race ./...
@@ -73,28 +73,24 @@ check-generated: collector generate
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./receiver/... ./processor/... ./connector/...
 
+# Every fuzz target for FUZZTIME each. Minimising a new input is capped, or
+# one large interesting input can take the whole budget at 0 execs/s.
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-			echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$pkg || exit 1; \
+			echo "fuzz $$pkg $$f"; \
+			out=$$($(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} -fuzzminimizetime $${FUZZMINIMIZETIME:-10s} $$pkg 2>&1) \
+				|| { echo "$$out" | grep -v '^fuzz: elapsed'; exit 1; }; \
 		done; \
 	done
 
 clean:
 	rm -rf bin .e2e.log
 
-# Every fuzz target for a few seconds each (FUZZTIME_SHORT, default 5s):
-# short enough for make test. Minimising a new input is capped too, or one
-# large interesting input can take the whole budget.
+# Every fuzz target for a few seconds each: short enough for make test.
 .PHONY: fuzz-short soak
 fuzz-short:
-	@for pkg in $$($(GO) list ./...); do \
-		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-			echo "fuzz $$pkg $$f"; \
-			out=$$($(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME_SHORT:-5s} -fuzzminimizetime 5s $$pkg 2>&1) \
-				|| { echo "$$out" | grep -v '^fuzz: elapsed'; exit 1; }; \
-		done; \
-	done
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$${FUZZTIME_SHORT:-5s} FUZZMINIMIZETIME=5s
 
 # The load and fault tests at length: minutes of load from 1, 8 and 64
 # senders, two minutes of overload, a 60 s backend outage, five crashes.

@@ -97,13 +97,16 @@ type ansibleDecoder struct {
 }
 
 // decode reads a request body; times without a zone are read in loc.
-func (d *ansibleDecoder) decode(body []byte, loc *time.Location) (*ansibleBatch, *requestError) {
+func (d *ansibleDecoder) decode(body []byte, loc *time.Location, now time.Time) (*ansibleBatch, *requestError) {
 	p := d.parsers.Get()
 	defer d.parsers.Put(p)
 	batch := &ansibleBatch{}
 	rerr := forEachItem(p, body, func(v *fastjson.Value, line, index int) *requestError {
 		if v.Type() != fastjson.TypeObject {
 			return malformed(line, index, "", "each item must be a JSON object")
+		}
+		if key := duplicateKey(v, ""); key != "" {
+			return malformed(line, index, key, "key appears twice in one object")
 		}
 		format := formatJSONCB
 		if v.Exists("_event") {
@@ -119,6 +122,9 @@ func (d *ansibleDecoder) decode(body []byte, loc *time.Location) (*ansibleBatch,
 			if rerr != nil {
 				return rerr
 			}
+			if ev != nil && outsideWindow(ev.Time, now) {
+				return invalid(line, index, "_timestamp", windowReason)
+			}
 			if ev != nil {
 				batch.events = append(batch.events, *ev)
 			}
@@ -127,6 +133,9 @@ func (d *ansibleDecoder) decode(body []byte, loc *time.Location) (*ansibleBatch,
 		task, rerr := decodeJSONCBTask(v, loc, line, index)
 		if rerr != nil {
 			return rerr
+		}
+		if outsideWindow(task.Start, now) || outsideWindow(task.End, now) {
+			return invalid(line, index, "start", windowReason)
 		}
 		batch.tasks = append(batch.tasks, task)
 		return nil

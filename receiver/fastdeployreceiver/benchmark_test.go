@@ -36,7 +36,7 @@ func BenchmarkIngestAnsibleRun(b *testing.B) {
 		b.ResetTimer()
 		var dec ansibleDecoder
 		for b.Loop() {
-			batch, rerr := dec.decode(body, time.UTC)
+			batch, rerr := dec.decode(body, time.UTC, time.Now())
 			if rerr != nil {
 				b.Fatal(rerr)
 			}
@@ -91,7 +91,7 @@ func BenchmarkIngestLifecycle(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		events, rerr := decodeLifecycle(body)
+		events, rerr := testDecodeLifecycle(body)
 		if rerr != nil {
 			b.Fatal(rerr)
 		}

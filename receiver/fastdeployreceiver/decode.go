@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"reflect"
 	"time"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployevent"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
@@ -120,6 +123,68 @@ func jsonItems(body []byte, fn func(raw []byte, line, index int) *requestError) 
 	}
 }
 
+// invalidUTF8At returns the offset of the first byte that is not UTF-8, or
+// -1. Invalid text would otherwise be turned into U+FFFD silently.
+func invalidUTF8At(body []byte) int {
+	if utf8.Valid(body) {
+		return -1
+	}
+	for i := 0; i < len(body); {
+		r, size := utf8.DecodeRune(body[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return i
+		}
+		i += size
+	}
+	return -1
+}
+
+// Event times outside this window are refused: far-past times are bugs or
+// zero values, and future times beyond clock skew would distort durations
+// and event-time metrics.
+const (
+	maxEventAge   = 5 * 365 * 24 * time.Hour
+	maxFutureSkew = 24 * time.Hour
+	windowReason  = "time outside the accepted window (5 years ago to 24 hours ahead)"
+)
+
+func outsideWindow(t, now time.Time) bool {
+	return t.Before(now.Add(-maxEventAge)) || t.After(now.Add(maxFutureSkew))
+}
+
+// duplicateKey returns the dotted path of the first key that appears twice
+// in one object of v, or "". encoding/json would keep the last silently.
+func duplicateKey(v *fastjson.Value, prefix string) string {
+	switch v.Type() {
+	case fastjson.TypeObject:
+		obj, _ := v.Object()
+		var keys [][]byte
+		found := ""
+		obj.Visit(func(k []byte, child *fastjson.Value) {
+			if found != "" {
+				return
+			}
+			for _, seen := range keys {
+				if bytes.Equal(seen, k) {
+					found = prefix + string(k)
+					return
+				}
+			}
+			keys = append(keys, k)
+			found = duplicateKey(child, prefix+string(k)+".")
+		})
+		return found
+	case fastjson.TypeArray:
+		arr, _ := v.Array()
+		for _, e := range arr {
+			if d := duplicateKey(e, prefix); d != "" {
+				return d
+			}
+		}
+	}
+	return ""
+}
+
 func skipSpace(body []byte, off int64) int64 {
 	for off < int64(len(body)) {
 		switch body[off] {
@@ -216,13 +281,30 @@ func splitPath(p string) []string {
 	return append(out, p[start:])
 }
 
+func stepTime(s *deployevent.Step, started bool) *time.Time {
+	if s == nil {
+		return nil
+	}
+	if started {
+		return s.Started
+	}
+	return s.Finished
+}
+
 var lifecycleTimeFields = []string{"time", "deployment.started", "deployment.finished", "deployment.revision_time", "step.started", "step.finished"}
 
 // decodeLifecycle decodes and validates every event of a request; one bad
-// event refuses the whole request.
-func decodeLifecycle(body []byte) ([]deployevent.Event, *requestError) {
+// event refuses the whole request. Times are checked against now.
+func decodeLifecycle(body []byte, now time.Time, parsers *fastjson.ParserPool) ([]deployevent.Event, *requestError) {
 	var events []deployevent.Event
+	p := parsers.Get()
+	defer parsers.Put(p)
 	rerr := jsonItems(body, func(raw []byte, line, index int) *requestError {
+		if v, err := p.ParseBytes(raw); err == nil {
+			if key := duplicateKey(v, ""); key != "" {
+				return malformed(line, index, key, "key appears twice in one object")
+			}
+		}
 		var ev deployevent.Event
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.UseNumber() // context values keep their integers exact
@@ -235,6 +317,17 @@ func decodeLifecycle(body []byte) ([]deployevent.Event, *requestError) {
 				return invalid(line, index, fe.Field, fe.Reason)
 			}
 			return invalid(line, index, "", err.Error())
+		}
+		for _, tf := range []struct {
+			field string
+			t     *time.Time
+		}{
+			{"time", &ev.Time}, {"deployment.started", ev.Deployment.Started}, {"deployment.finished", ev.Deployment.Finished},
+			{"deployment.revision_time", ev.Deployment.RevisionTime}, {"step.started", stepTime(ev.Step, true)}, {"step.finished", stepTime(ev.Step, false)},
+		} {
+			if tf.t != nil && outsideWindow(*tf.t, now) {
+				return invalid(line, index, tf.field, windowReason)
+			}
 		}
 		if ev.Traceparent != "" {
 			if _, _, err := deploytrace.ParseTraceparent(ev.Traceparent); err != nil {

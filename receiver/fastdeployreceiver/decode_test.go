@@ -32,12 +32,12 @@ func TestDecodeLifecycleShapes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			events, rerr := decodeLifecycle([]byte(tt.body))
+			events, rerr := testDecodeLifecycle([]byte(tt.body))
 			require.Nil(t, rerr)
 			assert.Len(t, events, tt.want)
 		})
 	}
-	events, rerr := decodeLifecycle([]byte(`{"type":"deployment.started","time":"2026-11-27T11:00:00+01:00","deployment":{"id":42,"service":"api","context":{"replicas":3}}}`))
+	events, rerr := testDecodeLifecycle([]byte(`{"type":"deployment.started","time":"2026-11-27T11:00:00+01:00","deployment":{"id":42,"service":"api","context":{"replicas":3}}}`))
 	require.Nil(t, rerr)
 	assert.Equal(t, "42", string(events[0].Deployment.ID))
 	assert.True(t, events[0].Time.Equal(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)), "zone honoured")
@@ -78,7 +78,7 @@ func TestDecodeLifecycleErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			events, rerr := decodeLifecycle([]byte(tt.body))
+			events, rerr := testDecodeLifecycle([]byte(tt.body))
 			require.NotNil(t, rerr, "decoded %d events", len(events))
 			assert.Nil(t, events, "a bad item refuses the whole request")
 			assert.Equal(t, tt.status, rerr.status, rerr.Error())
@@ -101,7 +101,7 @@ func TestDecodeErrorsDoNotEchoValues(t *testing.T) {
 		`{"type":"deployment.started","time":"2026-11-27T11:00:00Z","deployment":{"id":"7","service":"api"},"traceparent":"` + secret + `"}`,
 	}
 	for _, b := range bodies {
-		_, rerr := decodeLifecycle([]byte(b))
+		_, rerr := testDecodeLifecycle([]byte(b))
 		require.NotNil(t, rerr)
 		assert.NotContains(t, rerr.Error(), secret)
 	}

@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/valyala/fastjson"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployevent"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
 )
 
@@ -15,7 +17,7 @@ func pcommonSpan(s deploytrace.SpanID) pcommon.SpanID    { return pcommon.SpanID
 
 func testDecodeJSONCB(body []byte, loc *time.Location) ([]ansibleTask, *requestError) {
 	var d ansibleDecoder
-	batch, rerr := d.decode(body, loc)
+	batch, rerr := d.decode(body, loc, testNow)
 	if rerr != nil {
 		return nil, rerr
 	}
@@ -24,4 +26,9 @@ func testDecodeJSONCB(body []byte, loc *time.Location) ([]ansibleTask, *requestE
 
 func decodeJSONBody(resp *http.Response, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func testDecodeLifecycle(body []byte) ([]deployevent.Event, *requestError) {
+	var parsers fastjson.ParserPool
+	return decodeLifecycle(body, testNow, &parsers)
 }

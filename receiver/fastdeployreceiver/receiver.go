@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -55,7 +56,8 @@ type fastdeployReceiver struct {
 	tracker *tracker
 	// slots bounds the requests handled at once.
 	slots chan struct{}
-	// ansibleDecoder pools fastjson parsers across requests.
+	// ansibleDecoder pools fastjson parsers across requests, also used to
+	// vet lifecycle events.
 	ansibleDecoder ansibleDecoder
 	obsTrace       *receiverhelper.ObsReport
 	obsLogs        *receiverhelper.ObsReport
@@ -284,16 +286,6 @@ type handlerFunc func(ctx context.Context, req *http.Request, body []byte) (*txn
 // delivery to the pipeline and the commit. PUT carries no body.
 func (r *fastdeployReceiver) ingest(method string, h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
-		select {
-		case r.slots <- struct{}{}:
-			defer func() { <-r.slots }()
-		default:
-			// Overloaded: say so now rather than queue; the client retries.
-			w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter/time.Second)))
-			r.fail(w, req, &requestError{status: http.StatusTooManyRequests, reason: "overloaded",
-				msg: "too many requests in flight; retry later", index: -1})
-			return
-		}
 		if req.Method != method {
 			w.Header().Set("Allow", method)
 			r.fail(w, req, &requestError{status: http.StatusMethodNotAllowed, msg: "use " + method, index: -1})
@@ -313,7 +305,28 @@ func (r *fastdeployReceiver) ingest(method string, h handlerFunc) http.HandlerFu
 					msg: fmt.Sprintf("body larger than max_request_body_size (%d bytes)", tooLarge.Limit), index: -1})
 				return
 			}
+			var netErr net.Error
+			if errors.As(err, &netErr) && netErr.Timeout() {
+				r.fail(w, req, &requestError{status: http.StatusRequestTimeout, reason: "malformed", msg: "body not received within read_timeout", index: -1})
+				return
+			}
 			r.fail(w, req, &requestError{status: http.StatusBadRequest, reason: "malformed", msg: "cannot read body", index: -1})
+			return
+		}
+		// The slot is taken only once the body is in: clients that send
+		// slowly are bounded by read_timeout, not by starving the others.
+		select {
+		case r.slots <- struct{}{}:
+			defer func() { <-r.slots }()
+		default:
+			// Overloaded: say so now rather than queue; the client retries.
+			w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter/time.Second)))
+			r.fail(w, req, &requestError{status: http.StatusTooManyRequests, reason: "overloaded",
+				msg: "too many requests in flight; retry later", index: -1})
+			return
+		}
+		if i := invalidUTF8At(body); i >= 0 {
+			r.fail(w, req, malformed(lineAt(body, int64(i)), -1, "", "body is not valid UTF-8"))
 			return
 		}
 		if r.cfg.Secret != "" {
@@ -363,7 +376,7 @@ func checkContentType(ct string) *requestError {
 }
 
 func (r *fastdeployReceiver) handleEvents(_ context.Context, _ *http.Request, body []byte) (*txn, *requestError) {
-	events, rerr := decodeLifecycle(body)
+	events, rerr := decodeLifecycle(body, r.now(), &r.ansibleDecoder.parsers)
 	if rerr != nil {
 		return nil, rerr
 	}
@@ -408,7 +421,7 @@ func (r *fastdeployReceiver) handleAnsible(_ context.Context, req *http.Request,
 		}
 		loc = l
 	}
-	batch, rerr := r.ansibleDecoder.decode(body, loc)
+	batch, rerr := r.ansibleDecoder.decode(body, loc, r.now())
 	if rerr != nil {
 		return nil, rerr
 	}

@@ -38,7 +38,7 @@ func TestSchemaAgreesWithDecoder(t *testing.T) {
 		doc, err := jsonschema.UnmarshalJSON(strings.NewReader(s))
 		require.NoError(t, err)
 		schemaErr := schema.Validate(doc)
-		_, decodeErr := decodeLifecycle([]byte(s))
+		_, decodeErr := testDecodeLifecycle([]byte(s))
 		if i < valid {
 			assert.NoError(t, schemaErr, s)
 			assert.Nil(t, decodeErr, s)
