@@ -20,6 +20,7 @@ const (
 	defaultMaxRequestBodySize = 10 << 20
 	defaultReadHeaderTimeout  = 10 * time.Second
 	defaultMaxConcurrent      = 64
+	defaultMaxConnections     = 1024
 )
 
 // Config configures the fastdeploy receiver.
@@ -45,6 +46,8 @@ type Config struct {
 	// MaxConcurrentRequests bounds the requests handled at once; more get
 	// 429 with Retry-After at once instead of queueing behind the others.
 	MaxConcurrentRequests int `mapstructure:"max_concurrent_requests"`
+	// MaxConnections bounds open connections; more are closed at once.
+	MaxConnections int `mapstructure:"max_connections"`
 	// Storage names a storage extension (file_storage) that in-flight
 	// deployments and delivery ids are written through to, so a restarted
 	// collector still completes them.
@@ -71,6 +74,7 @@ func createDefaultConfig() *Config {
 		DedupWindow:           defaultDedupWindow,
 		RetryAfter:            defaultRetryAfter,
 		MaxConcurrentRequests: defaultMaxConcurrent,
+		MaxConnections:        defaultMaxConnections,
 	}
 }
 
@@ -94,6 +98,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.MaxConcurrentRequests <= 0 {
 		errs = append(errs, fmt.Errorf("max_concurrent_requests must be positive, got %d", cfg.MaxConcurrentRequests))
+	}
+	if cfg.MaxConnections < cfg.MaxConcurrentRequests {
+		errs = append(errs, fmt.Errorf("max_connections (%d) must be at least max_concurrent_requests (%d)", cfg.MaxConnections, cfg.MaxConcurrentRequests))
 	}
 	if cfg.RetryAfter < time.Second {
 		errs = append(errs, fmt.Errorf("retry_after must be at least 1s, got %s", cfg.RetryAfter))

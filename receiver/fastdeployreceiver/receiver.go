@@ -145,6 +145,9 @@ func (r *fastdeployReceiver) start(ctx context.Context, host component.Host) err
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", r.cfg.NetAddr.Endpoint, err)
 	}
+	ln = newLimitListener(ln, r.cfg.MaxConnections, func() {
+		r.tel.FastdeployReceiverConnectionsRefused.Add(context.Background(), 1)
+	})
 	r.server, err = r.cfg.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, r.handler(),
 		// Body limit and decompression failures get our JSON error shape too.
 		confighttp.WithErrorHandler(func(w http.ResponseWriter, req *http.Request, msg string, status int) {

@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,9 +167,11 @@ func TestCrashRestart(t *testing.T) {
 // cuts the slow ones off at read_header_timeout and read_timeout.
 func TestSlowClients(t *testing.T) {
 	const headerTimeout, readTimeout = time.Second, 2 * time.Second
+	maxConnections := scaled(300, 3000)
 	s := startLoadStack(t, map[string]string{
 		"FDLOAD_READ_HEADER_TIMEOUT": headerTimeout.String(),
 		"FDLOAD_READ_TIMEOUT":        readTimeout.String(),
+		"FDLOAD_MAX_CONNECTIONS":     strconv.Itoa(maxConnections),
 	})
 	addr := strings.TrimPrefix(s.receiver, "http://")
 	conns := scaled(200, 2000)
@@ -306,16 +309,36 @@ func TestSlowClients(t *testing.T) {
 			assert.True(t, st == 0 || (st >= 400 && st < 500), "a stuck body is a client error, got %d", st)
 		}
 		served(t)
-		if honest == http.StatusTooManyRequests {
-			t.Skip("missing behaviour: the receiver takes a max_concurrent_requests slot before it reads the body, " +
-				"so clients that stall their bodies hold every slot and honest clients get 429 until read_timeout; " +
-				"take the slot after the body is read (bounding work, not slow reads)")
-		}
 		assert.Equal(t, http.StatusOK, honest, "an honest client is served while stuck bodies hold connections")
 	})
 
 	t.Run("connection limit", func(t *testing.T) {
-		t.Skip("missing behaviour: the receiver has no max_connections (confighttp has none); " +
-			"idle connections are cut only by the timeouts above, so a flood within them can exhaust file descriptors")
+		// Connections beyond max_connections are closed at once, well
+		// before the header timeout would cut them.
+		extra := 50
+		var cs []net.Conn
+		for range maxConnections + extra {
+			c, err := net.Dial("tcp", addr)
+			require.NoError(t, err)
+			cs = append(cs, c)
+		}
+		defer func() {
+			for _, c := range cs {
+				c.Close()
+			}
+		}()
+		var closedEarly atomic.Int64
+		deadline := time.Now().Add(headerTimeout / 2)
+		var wg sync.WaitGroup
+		for _, c := range cs {
+			require.NoError(t, c.SetReadDeadline(deadline))
+			wg.Go(func() {
+				if _, err := c.Read(make([]byte, 1)); errors.Is(err, io.EOF) {
+					closedEarly.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		assert.GreaterOrEqual(t, int(closedEarly.Load()), extra, "connections beyond the limit are closed at once")
 	})
 }

@@ -25,14 +25,15 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                             metric.Meter
-	mu                                sync.Mutex
-	registrations                     []metric.Registration
-	FastdeployReceiverEventsDuplicate metric.Int64Counter
-	FastdeployReceiverEventsRefused   metric.Int64Counter
-	FastdeployReceiverInflightSpans   metric.Int64ObservableGauge
-	FastdeployReceiverRequests        metric.Int64Counter
-	FastdeployReceiverSpansTimedOut   metric.Int64Counter
+	meter                                metric.Meter
+	mu                                   sync.Mutex
+	registrations                        []metric.Registration
+	FastdeployReceiverConnectionsRefused metric.Int64Counter
+	FastdeployReceiverEventsDuplicate    metric.Int64Counter
+	FastdeployReceiverEventsRefused      metric.Int64Counter
+	FastdeployReceiverInflightSpans      metric.Int64ObservableGauge
+	FastdeployReceiverRequests           metric.Int64Counter
+	FastdeployReceiverSpansTimedOut      metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -89,6 +90,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.FastdeployReceiverConnectionsRefused, err = builder.meter.Int64Counter(
+		"otelcol_fastdeploy_receiver_connections_refused",
+		metric.WithDescription("Connections closed on accept because max_connections were open. [Alpha]"),
+		metric.WithUnit("{connection}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.FastdeployReceiverEventsDuplicate, err = builder.meter.Int64Counter(
 		"otelcol_fastdeploy_receiver_events_duplicate",
 		metric.WithDescription("Events acknowledged but not emitted again because their delivery id was already accepted. [Alpha]"),

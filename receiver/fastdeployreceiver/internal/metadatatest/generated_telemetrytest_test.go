@@ -24,10 +24,14 @@ func TestSetupTelemetry(t *testing.T) {
 		observer.Observe(1)
 		return nil
 	}))
+	tb.FastdeployReceiverConnectionsRefused.Add(context.Background(), 1)
 	tb.FastdeployReceiverEventsDuplicate.Add(context.Background(), 1)
 	tb.FastdeployReceiverEventsRefused.Add(context.Background(), 1)
 	tb.FastdeployReceiverRequests.Add(context.Background(), 1)
 	tb.FastdeployReceiverSpansTimedOut.Add(context.Background(), 1)
+	AssertEqualFastdeployReceiverConnectionsRefused(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualFastdeployReceiverEventsDuplicate(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
