@@ -138,3 +138,9 @@ package: collector
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/.cache/package PREFIX=/usr >/dev/null
 	PACKAGE_VERSION=$(PACKAGE_VERSION) PACKAGE_ARCH=$$($(GO) env GOARCH) $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION) \
 		package --config packaging/nfpm.yaml --packager deb --target bin/
+
+# Jaeger v2 for the backend end-to-end test, built once into .cache/bin
+# (minutes the first time; the test builds it itself when this did not run).
+.PHONY: jaeger
+jaeger:
+	@scripts/jaeger.sh >/dev/null
