@@ -119,7 +119,7 @@ func TestForwardingToJaegerAndPrometheus(t *testing.T) {
 				return true, ""
 			}
 		}
-		return false, fmt.Sprintf("alerts: %+v", alerts)
+		return false, fmt.Sprintf("alerts: %+v; fastdeploy said:\n%s", alerts, out)
 	})
 
 	// 2. The next deployment restores the service. Its last step waits for
@@ -432,13 +432,19 @@ service:
 		return cmd, fmt.Sprintf("http://127.0.0.1:%d/", ports["health"])
 	})
 
-	// Unsigned requests are refused: the production receiver demands them signed.
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: cert.clientTLS(t)}, Timeout: 10 * time.Second}
-	resp, err := client.Post(fmt.Sprintf("https://127.0.0.1:%d/v1/deployments/events", ports["receiver"]), "application/json",
-		strings.NewReader(`{"type":"deployment.started","time":"2026-11-27T12:00:00Z","deployment":{"id":"unsigned","service":"x"}}`))
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "an unsigned request must be refused")
+	// Unsigned requests are refused: the production receiver demands them
+	// signed. Over HTTP/1.1 and over HTTP/2, which Go clients such as
+	// fastdeploy negotiate by default on TLS.
+	for _, h2 := range []bool{false, true} {
+		client := &http.Client{Timeout: 10 * time.Second,
+			Transport: &http.Transport{TLSClientConfig: cert.clientTLS(t), ForceAttemptHTTP2: h2}}
+		resp, err := client.Post(fmt.Sprintf("https://127.0.0.1:%d/v1/deployments/events", ports["receiver"]), "application/json",
+			strings.NewReader(`{"type":"deployment.started","time":"2026-11-27T12:00:00Z","deployment":{"id":"unsigned","service":"x"}}`))
+		require.NoError(t, err, "HTTP/2 over TLS: %v", h2)
+		resp.Body.Close()
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "an unsigned request must be refused")
+		client.CloseIdleConnections()
+	}
 	return p
 }
 
