@@ -145,9 +145,6 @@ func (r *fastdeployReceiver) start(ctx context.Context, host component.Host) err
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", r.cfg.NetAddr.Endpoint, err)
 	}
-	ln = newLimitListener(ln, r.cfg.MaxConnections, func() {
-		r.tel.FastdeployReceiverConnectionsRefused.Add(context.Background(), 1)
-	})
 	r.server, err = r.cfg.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, r.handler(),
 		// Body limit and decompression failures get our JSON error shape too.
 		confighttp.WithErrorHandler(func(w http.ResponseWriter, req *http.Request, msg string, status int) {
@@ -157,6 +154,10 @@ func (r *fastdeployReceiver) start(ctx context.Context, host component.Host) err
 		_ = ln.Close()
 		return fmt.Errorf("create server: %w", err)
 	}
+	limiter := newConnLimiter(r.cfg.MaxConnections, func() {
+		r.tel.FastdeployReceiverConnectionsRefused.Add(context.Background(), 1)
+	})
+	r.server.ConnState = limiter.connState(r.server.ConnState)
 	r.serveDone = make(chan struct{})
 	go func() {
 		defer close(r.serveDone)
