@@ -38,12 +38,13 @@ run: collector
 tools:
 	@scripts/ensure-tools.sh
 
-test: tools build check-generated validate-configs rules-test unit-test e2e-test fuzz-short
+test: tools build check-generated validate-configs rules-test install-test unit-test e2e-test fuzz-short
 
 unit-test:
 	$(GO) test $(GOTEST_FLAGS) -race ./...
 
-e2e-test: build
+# Jaeger is built (once, cached) before go test starts, outside its timeout.
+e2e-test: build jaeger
 	FASTDEPLOY_COLLECTOR=$(CURDIR)/$(COLLECTOR) FASTDEPLOY_DEPLOYER=$(CURDIR)/$(DEPLOYER) \
 		$(GO) test $(GOTEST_FLAGS) -tags e2e -timeout 20m -v ./test/e2e/... 2>&1 | tee .e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; \
 		exit $${PIPESTATUS[0]}
