@@ -84,7 +84,7 @@ func (d *deployMetrics) flushLoop(ctx context.Context, done chan struct{}) {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			if err := d.flush(ctx); err != nil {
+			if _, err := d.flush(ctx); err != nil {
 				d.logger.Warn("failed to emit deployment metrics", zap.Error(err))
 			}
 		}
@@ -120,23 +120,32 @@ func (d *deployMetrics) detach(ctx context.Context) error {
 		return fmt.Errorf("deploy_metrics flush loop did not stop: %w", ctx.Err())
 	}
 	d.logger.Info("deploy_metrics stopped")
-	return d.flush(ctx)
+	zeroed, err := d.flush(ctx)
+	if err != nil || !zeroed {
+		return err
+	}
+	// Series created since the last tick went out at zero: one more flush
+	// carries their counts, so nothing observed is lost at shutdown.
+	_, err = d.flush(ctx)
+	return err
 }
 
-// flush emits the aggregated metrics outside the engine lock.
-func (d *deployMetrics) flush(ctx context.Context) error {
+// flush emits the aggregated metrics outside the engine lock; zeroed tells
+// whether new series went out at zero, their counts still to follow.
+func (d *deployMetrics) flush(ctx context.Context) (zeroed bool, err error) {
 	var c counts
 	d.mu.Lock()
 	md := d.engine.flush(&c)
+	zeroed = d.engine.zeroed > 0
 	d.mu.Unlock()
 	d.record(ctx, &c)
 	if md.DataPointCount() == 0 {
-		return nil
+		return zeroed, nil
 	}
 	d.lifecycle.Lock()
 	next := d.next
 	d.lifecycle.Unlock()
-	return next.ConsumeMetrics(ctx, md)
+	return zeroed, next.ConsumeMetrics(ctx, md)
 }
 
 func (d *deployMetrics) consumeTraces(ctx context.Context, td ptrace.Traces) error {

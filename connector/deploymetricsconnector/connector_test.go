@@ -10,7 +10,6 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
@@ -61,9 +60,10 @@ func TestTracesAndLogsShareOneInstance(t *testing.T) {
 	require.NoError(t, tracesConn.Shutdown(ctx))
 	require.NoError(t, tracesConn.Shutdown(ctx), "shutdown twice is harmless")
 
-	require.Len(t, tracesSink.AllMetrics(), 1, "the final flush")
+	require.Len(t, tracesSink.AllMetrics(), 2, "the final flush shows the new series at zero, and one more their counts")
 	assert.Empty(t, logsSink.AllMetrics(), "metrics go to the traces side's pipelines only")
-	md := tracesSink.AllMetrics()[0]
+	requireZeroFirst(t, tracesSink.AllMetrics()[0])
+	md := tracesSink.AllMetrics()[1]
 	assert.Equal(t, int64(1), *point(t, md, metricActiveDeployments, map[string]any{"service": "shop", "environment": "prod"}).Value)
 	assert.Equal(t, int64(1), *point(t, md, metricDeployments, map[string]any{"service": "shop", "environment": "prod", "status": "success"}).Value)
 
@@ -88,13 +88,15 @@ func TestFlushLoopEmits(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, conn.Start(ctx, componenttest.NewNopHost()))
 	require.NoError(t, conn.ConsumeTraces(ctx, traces(testDeployment{id: "1", service: "shop", env: "prod", status: "success", end: time.Now(), took: time.Second})))
-	require.Eventually(t, func() bool { return len(sink.AllMetrics()) > 0 }, 5*time.Second, 5*time.Millisecond)
+	// Flushes without data send nothing: the first sent shows the new
+	// series at zero, the next its count.
+	require.Eventually(t, func() bool { return len(sink.AllMetrics()) >= 2 }, 5*time.Second, 5*time.Millisecond)
 	require.NoError(t, conn.Shutdown(ctx))
-	var last pmetric.Metrics
-	for _, md := range sink.AllMetrics() {
-		last = md
-	}
-	assert.Equal(t, int64(1), *point(t, last, metricDeployments, map[string]any{"service": "shop", "environment": "prod", "status": "success"}).Value)
+	all := sink.AllMetrics()
+	key := map[string]any{"service": "shop", "environment": "prod", "status": "success"}
+	assert.Equal(t, int64(0), *point(t, all[0], metricDeployments, key).Value)
+	assert.Equal(t, int64(1), *point(t, all[1], metricDeployments, key).Value)
+	assert.Equal(t, int64(1), *point(t, all[len(all)-1], metricDeployments, key).Value)
 }
 
 func TestOverflowTelemetry(t *testing.T) {

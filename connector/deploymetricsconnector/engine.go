@@ -70,6 +70,9 @@ type engine struct {
 	finished  *idRing
 	histories map[labelKey]*restoreHistory
 	lastFlush pcommon.Timestamp
+	// zeroed counts the data points the last flush sent at zero for new
+	// series; a final flush follows up with their counts.
+	zeroed int
 }
 
 func newEngine(cfg *Config, now func() time.Time) (*engine, error) {
@@ -401,46 +404,24 @@ func (e *engine) flush(c *counts) pmetric.Metrics {
 	if e.delta {
 		temporality = pmetric.AggregationTemporalityDelta
 	}
-	startOf := func(sr *series) pcommon.Timestamp {
-		if e.delta && sr.start < e.lastFlush {
-			return e.lastFlush
-		}
-		return sr.start
-	}
+	e.zeroed = 0
+	p := pointWriter{e: e, temporality: temporality, ts: ts}
 
 	if all := e.deployments.sorted(); len(all) > 0 {
 		m := ms.AppendEmpty()
 		m.SetName(metricDeployments)
 		m.SetDescription("Finished deployments, by service, environment and status.")
 		m.SetUnit("{deployment}")
-		sum := m.SetEmptySum()
-		sum.SetIsMonotonic(true)
-		sum.SetAggregationTemporality(temporality)
-		for _, sr := range all {
-			dp := sum.DataPoints().AppendEmpty()
-			e.deployments.putAttributes(sr, dp.Attributes())
-			dp.SetStartTimestamp(startOf(sr))
-			dp.SetTimestamp(ts)
-			dp.SetIntValue(int64(sr.hist.count))
-		}
+		p.appendCounter(m, e.deployments, all, func(sr *series) int64 { return int64(sr.hist.count) })
 	}
-	e.appendHistogram(ms, e.deployments, "Deployment durations from start to end, by service, environment and status.", temporality, startOf, ts)
-	e.appendHistogram(ms, e.stepDurations, "Step durations, by service, normalised step name and status.", temporality, startOf, ts)
+	e.appendHistogram(ms, e.deployments, "Deployment durations from start to end, by service, environment and status.", &p)
+	e.appendHistogram(ms, e.stepDurations, "Step durations, by service, normalised step name and status.", &p)
 	if all := e.stepFailures.sorted(); len(all) > 0 {
 		m := ms.AppendEmpty()
 		m.SetName(metricStepFailures)
 		m.SetDescription("Failed or timed-out steps, by service, normalised step name and error type.")
 		m.SetUnit("{failure}")
-		sum := m.SetEmptySum()
-		sum.SetIsMonotonic(true)
-		sum.SetAggregationTemporality(temporality)
-		for _, sr := range all {
-			dp := sum.DataPoints().AppendEmpty()
-			e.stepFailures.putAttributes(sr, dp.Attributes())
-			dp.SetStartTimestamp(startOf(sr))
-			dp.SetTimestamp(ts)
-			dp.SetIntValue(sr.value)
-		}
+		p.appendCounter(m, e.stepFailures, all, func(sr *series) int64 { return sr.value })
 	}
 	if all := e.active.sorted(); len(all) > 0 {
 		m := ms.AppendEmpty()
@@ -455,28 +436,69 @@ func (e *engine) flush(c *counts) pmetric.Metrics {
 			dp.SetIntValue(sr.value)
 		}
 	}
-	e.appendHistogram(ms, e.restore, "DORA time to restore: from the first failed deployment of a streak to the next successful one.", temporality, startOf, ts)
-	e.appendHistogram(ms, e.leadTime, "DORA lead time for changes: from the commit time to the end of its successful deployment.", temporality, startOf, ts)
+	e.appendHistogram(ms, e.restore, "DORA time to restore: from the first failed deployment of a streak to the next successful one.", &p)
+	e.appendHistogram(ms, e.leadTime, "DORA lead time for changes: from the commit time to the end of its successful deployment.", &p)
 
 	e.lastFlush = ts
+	counted := []*seriesSet{e.deployments, e.stepDurations, e.stepFailures, e.restore, e.leadTime}
+	for _, s := range counted {
+		s.exported(!e.delta)
+	}
+	e.active.exported(false)
 	if e.delta {
-		for _, s := range []*seriesSet{e.deployments, e.stepDurations, e.stepFailures, e.restore, e.leadTime} {
+		for _, s := range counted {
 			s.clear()
-		}
-	} else {
-		for _, s := range []*seriesSet{e.deployments, e.stepDurations, e.restore, e.leadTime} {
-			for _, sr := range s.m {
-				sr.hist.clearExemplars()
-			}
-			if s.overflow != nil {
-				s.overflow.hist.clearExemplars()
-			}
 		}
 	}
 	return md
 }
 
-func (e *engine) appendHistogram(ms pmetric.MetricSlice, s *seriesSet, description string, temporality pmetric.AggregationTemporality, startOf func(*series) pcommon.Timestamp, ts pcommon.Timestamp) {
+// pointWriter fills the data points of one flush.
+type pointWriter struct {
+	e           *engine
+	temporality pmetric.AggregationTemporality
+	ts          pcommon.Timestamp
+}
+
+// zeroFirst tells whether the series goes out at zero this flush: a new
+// cumulative series does, once, so that a scraper sees its first counts
+// as an increase (delta points are increases already).
+func (p *pointWriter) zeroFirst(sr *series) bool {
+	if p.e.delta || sr.shown {
+		return false
+	}
+	p.e.zeroed++
+	return true
+}
+
+func (p *pointWriter) start(sr *series) pcommon.Timestamp {
+	if p.e.delta && sr.start < p.e.lastFlush {
+		return p.e.lastFlush
+	}
+	return sr.start
+}
+
+func (p *pointWriter) appendCounter(m pmetric.Metric, s *seriesSet, all []*series, value func(*series) int64) {
+	sum := m.SetEmptySum()
+	sum.SetIsMonotonic(true)
+	sum.SetAggregationTemporality(p.temporality)
+	for _, sr := range all {
+		dp := sum.DataPoints().AppendEmpty()
+		s.putAttributes(sr, dp.Attributes())
+		dp.SetStartTimestamp(p.start(sr))
+		dp.SetTimestamp(p.ts)
+		if p.zeroFirst(sr) {
+			dp.SetIntValue(0)
+			continue
+		}
+		dp.SetIntValue(value(sr))
+	}
+}
+
+// appendHistogram writes the histogram of a series set. The deployments
+// set holds both deployments and their durations, so zeroFirst is asked
+// again for each series: it only counts, and shown changes after the flush.
+func (e *engine) appendHistogram(ms pmetric.MetricSlice, s *seriesSet, description string, p *pointWriter) {
 	all := s.sorted()
 	if len(all) == 0 {
 		return
@@ -491,23 +513,31 @@ func (e *engine) appendHistogram(ms pmetric.MetricSlice, s *seriesSet, descripti
 	m.SetUnit("s")
 	if e.cfg.Histograms.Type == HistogramExponential {
 		h := m.SetEmptyExponentialHistogram()
-		h.SetAggregationTemporality(temporality)
+		h.SetAggregationTemporality(p.temporality)
 		for _, sr := range all {
 			dp := h.DataPoints().AppendEmpty()
 			s.putAttributes(sr, dp.Attributes())
-			dp.SetStartTimestamp(startOf(sr))
-			dp.SetTimestamp(ts)
+			dp.SetStartTimestamp(p.start(sr))
+			dp.SetTimestamp(p.ts)
+			if p.zeroFirst(sr) {
+				sr.hist.copyZeroExponential(dp)
+				continue
+			}
 			sr.hist.copyExponential(dp)
 		}
 		return
 	}
 	h := m.SetEmptyHistogram()
-	h.SetAggregationTemporality(temporality)
+	h.SetAggregationTemporality(p.temporality)
 	for _, sr := range all {
 		dp := h.DataPoints().AppendEmpty()
 		s.putAttributes(sr, dp.Attributes())
-		dp.SetStartTimestamp(startOf(sr))
-		dp.SetTimestamp(ts)
+		dp.SetStartTimestamp(p.start(sr))
+		dp.SetTimestamp(p.ts)
+		if p.zeroFirst(sr) {
+			sr.hist.copyZeroExplicit(dp)
+			continue
+		}
 		sr.hist.copyExplicit(dp)
 	}
 }

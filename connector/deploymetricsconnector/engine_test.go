@@ -51,7 +51,7 @@ func TestGoldenMetrics(t *testing.T) {
 					steps: threeSteps, withSubprocess: true,
 				}), &c)
 				clk.advance(time.Second)
-				return e.flush(&c)
+				return flushNew(t, e, clk, &c)
 			},
 			check: func(t *testing.T, md pmetric.Metrics) {
 				p := point(t, md, metricDeployments, map[string]any{"service": "shop", "environment": "prod", "status": "failure"})
@@ -78,7 +78,7 @@ func TestGoldenMetrics(t *testing.T) {
 				e.consumeTraces(traces(d, d), &c)
 				assert.Equal(t, int64(4), c.duplicates)
 				clk.advance(time.Second)
-				return e.flush(&c)
+				return flushNew(t, e, clk, &c)
 			},
 			check: func(t *testing.T, md pmetric.Metrics) {
 				p := point(t, md, metricDeployments, map[string]any{"service": "api", "environment": "staging", "status": "success"})
@@ -96,7 +96,7 @@ func TestGoldenMetrics(t *testing.T) {
 				e.consumeTraces(traces(testDeployment{id: "new", service: "api", env: "prod", status: "success", end: t0, took: 10 * time.Second}), &c)
 				e.consumeTraces(traces(testDeployment{id: "old", service: "api", env: "prod", status: "success", end: t0.Add(-3 * time.Hour), took: 20 * time.Minute}), &c)
 				clk.advance(time.Second)
-				return e.flush(&c)
+				return flushNew(t, e, clk, &c)
 			},
 			check: func(t *testing.T, md pmetric.Metrics) {
 				p := point(t, md, metricDeploymentDuration, map[string]any{"service": "api", "environment": "prod", "status": "success"})
@@ -125,7 +125,7 @@ func TestGoldenMetrics(t *testing.T) {
 				// Redelivery of the recovering success adds nothing.
 				e.consumeTraces(dep("6", "success", t0.Add(-5*time.Minute)), &c)
 				clk.advance(time.Second)
-				return e.flush(&c)
+				return flushNew(t, e, clk, &c)
 			},
 			check: func(t *testing.T, md pmetric.Metrics) {
 				p := point(t, md, metricTimeToRestore, map[string]any{"service": "shop", "environment": "prod"})
@@ -143,7 +143,7 @@ func TestGoldenMetrics(t *testing.T) {
 					testDeployment{id: "3", service: "shop", env: "prod", status: "success", end: t0, took: time.Minute, commitTime: "not a time"},
 				), &c)
 				clk.advance(time.Second)
-				return e.flush(&c)
+				return flushNew(t, e, clk, &c)
 			},
 			check: func(t *testing.T, md pmetric.Metrics) {
 				p := point(t, md, metricLeadTime, map[string]any{"service": "shop", "environment": "prod"})
@@ -161,7 +161,7 @@ func TestGoldenMetrics(t *testing.T) {
 				}
 				assert.Equal(t, int64(2), c.overflows[metricDeployments])
 				clk.advance(time.Second)
-				return e.flush(&c)
+				return flushNew(t, e, clk, &c)
 			},
 			check: func(t *testing.T, md pmetric.Metrics) {
 				p := point(t, md, metricDeployments, map[string]any{"otel.metric.overflow": true})
@@ -197,7 +197,7 @@ func TestGoldenMetrics(t *testing.T) {
 					e.consumeTraces(traces(testDeployment{id: idOf(i), service: "shop", env: "prod", status: "success", end: t0, took: took}), &c)
 				}
 				clk.advance(time.Second)
-				return e.flush(&c)
+				return flushNew(t, e, clk, &c)
 			},
 			check: func(t *testing.T, md pmetric.Metrics) {
 				p := point(t, md, metricDeploymentDuration, map[string]any{"service": "shop", "environment": "prod", "status": "success"})

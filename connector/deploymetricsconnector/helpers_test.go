@@ -323,3 +323,42 @@ func hasMetric(md pmetric.Metrics, metric string) bool {
 }
 
 func idOf(i int) string { return "dep-" + strconv.Itoa(i) }
+
+// flushNew flushes twice, as the flush loop would: the first flush must
+// show every counter and histogram series at zero, since all are new; the
+// second, returned, carries their counts.
+func flushNew(t *testing.T, e *engine, clk *clock, c *counts) pmetric.Metrics {
+	t.Helper()
+	requireZeroFirst(t, e.flush(c))
+	clk.advance(e.cfg.MetricsFlushInterval)
+	return e.flush(c)
+}
+
+// requireZeroFirst asserts that every counter and histogram point is zero,
+// with no exemplars: what a scraper must see before a series' first count.
+func requireZeroFirst(t *testing.T, md pmetric.Metrics) {
+	t.Helper()
+	for _, m := range dump(md) {
+		if m.Type == pmetric.MetricTypeGauge.String() {
+			continue
+		}
+		for _, p := range m.Points {
+			if p.Value != nil {
+				require.Zero(t, *p.Value, "%s %v", m.Name, p.Attributes)
+				continue
+			}
+			require.Zero(t, *p.Count, "%s %v", m.Name, p.Attributes)
+			require.Zero(t, *p.Sum, "%s %v", m.Name, p.Attributes)
+			require.Empty(t, p.Exemplars, "%s %v", m.Name, p.Attributes)
+			for _, n := range p.Buckets {
+				require.Zero(t, n, "%s %v", m.Name, p.Attributes)
+			}
+			if p.Positive != nil {
+				require.Empty(t, p.Positive.Counts, "%s %v", m.Name, p.Attributes)
+			}
+			if m.Type == pmetric.MetricTypeHistogram.String() {
+				require.Len(t, p.Buckets, len(p.Bounds)+1, "%s %v: all buckets present", m.Name, p.Attributes)
+			}
+		}
+	}
+}

@@ -49,7 +49,8 @@ type histogram struct {
 	min    float64
 	max    float64
 	// exemplars keeps the latest exemplar of each explicit bucket, or the
-	// latest few of an exponential histogram; cleared after each flush.
+	// latest few of an exponential histogram. They go out with every flush
+	// until a newer one replaces them, so a scrape at any time sees them.
 	exemplars []exemplar
 	filled    []bool
 	nextSlot  int
@@ -100,20 +101,6 @@ func (h *histogram) observe(v float64, ex *exemplar) {
 	}
 }
 
-func (h *histogram) reset() {
-	clear(h.counts)
-	if h.expo != nil {
-		h.expo.Clear()
-	}
-	h.count, h.sum, h.min, h.max = 0, 0, 0, 0
-	h.clearExemplars()
-}
-
-func (h *histogram) clearExemplars() {
-	clear(h.filled)
-	h.nextSlot = 0
-}
-
 func (h *histogram) appendExemplars(dst pmetric.ExemplarSlice) {
 	for i, ok := range h.filled {
 		if !ok {
@@ -154,6 +141,19 @@ func (h *histogram) copyExponential(dp pmetric.ExponentialHistogramDataPoint) {
 	h.appendExemplars(dp.Exemplars())
 }
 
+// copyZeroExplicit writes the point a new cumulative series starts with:
+// nothing counted yet, in the same buckets as the points that follow.
+func (h *histogram) copyZeroExplicit(dp pmetric.HistogramDataPoint) {
+	dp.ExplicitBounds().FromRaw(h.bounds)
+	dp.BucketCounts().FromRaw(make([]uint64, len(h.bounds)+1))
+}
+
+// copyZeroExponential is copyZeroExplicit for exponential histograms; the
+// scale is the current one, so the next point never needs a finer scale.
+func (h *histogram) copyZeroExponential(dp pmetric.ExponentialHistogramDataPoint) {
+	dp.SetScale(h.expo.Scale())
+}
+
 func copyBuckets(src *structure.Buckets, dst pmetric.ExponentialHistogramDataPointBuckets) {
 	dst.SetOffset(src.Offset())
 	counts := dst.BucketCounts()
@@ -170,6 +170,13 @@ type series struct {
 	updated int64             // wall-clock Unix nanoseconds of the last observation
 	hist    *histogram
 	value   int64
+	// shown is set once a flush has carried the series. A new cumulative
+	// series goes out at zero first, so that Prometheus sees its rise from
+	// nothing (see "Zero first point" in the README).
+	shown bool
+	// unexported is set while the series holds observations no flush has
+	// carried yet; such a series does not expire.
+	unexported bool
 }
 
 // seriesSet holds the series of one metric under a cap, with the overflow
@@ -193,19 +200,19 @@ func newSeriesSet(name string, maxSeries int, newHist func() *histogram, labels 
 // overflow series; overflowed tells the caller to count that.
 func (s *seriesSet) get(k labelKey, now int64, start pcommon.Timestamp) (sr *series, overflowed bool) {
 	if sr, ok := s.m[k]; ok {
-		sr.updated = now
+		sr.updated, sr.unexported = now, true
 		return sr, false
 	}
 	if len(s.m) >= s.max {
 		if s.overflow == nil {
 			s.overflow = s.newSeries(labelKey{}, start)
 		}
-		s.overflow.updated = now
+		s.overflow.updated, s.overflow.unexported = now, true
 		return s.overflow, true
 	}
 	k = k.clone()
 	sr = s.newSeries(k, start)
-	sr.updated = now
+	sr.updated, sr.unexported = now, true
 	s.m[k] = sr
 	return sr, false
 }
@@ -255,15 +262,36 @@ func (s *seriesSet) putAttributes(sr *series, dst pcommon.Map) {
 	}
 }
 
-// expire drops series idle since before cutoff; keep can veto.
+// expire drops series idle since before cutoff whose observations have all
+// been exported; keep can veto.
 func (s *seriesSet) expire(cutoff int64, keep func(*series) bool) {
+	idle := func(sr *series) bool {
+		return sr.updated < cutoff && !sr.unexported && (keep == nil || !keep(sr))
+	}
 	for k, sr := range s.m {
-		if sr.updated < cutoff && (keep == nil || !keep(sr)) {
+		if idle(sr) {
 			delete(s.m, k)
 		}
 	}
-	if s.overflow != nil && s.overflow.updated < cutoff && (keep == nil || !keep(s.overflow)) {
+	if s.overflow != nil && idle(s.overflow) {
 		s.overflow = nil
+	}
+}
+
+// exported records that a flush carried every series; with zeroFirst,
+// those that went out at zero carry their counts from the next flush on.
+func (s *seriesSet) exported(zeroFirst bool) {
+	mark := func(sr *series) {
+		if sr.shown || !zeroFirst {
+			sr.unexported = false
+		}
+		sr.shown = true
+	}
+	for _, sr := range s.m {
+		mark(sr)
+	}
+	if s.overflow != nil {
+		mark(s.overflow)
 	}
 }
 

@@ -80,8 +80,10 @@ func TestExpiry(t *testing.T) {
 	var c counts
 	e.consumeLogs(logs(lifecycleLog{action: "deployment.started", id: "running", service: "slow", env: "prod", at: t0}), &c)
 	e.consumeTraces(traces(testDeployment{id: "1", service: "shop", env: "prod", status: "failure", end: t0, took: time.Minute, steps: threeSteps}), &c)
+	flushNew(t, e, clk, &c)
 	clk.advance(30 * time.Minute)
 	e.consumeTraces(traces(testDeployment{id: "2", service: "api", env: "prod", status: "success", end: clk.t, took: time.Minute}), &c)
+	e.flush(&c)
 	clk.advance(31 * time.Minute)
 	md := e.flush(&c)
 
@@ -91,19 +93,42 @@ func TestExpiry(t *testing.T) {
 	p := point(t, md, metricActiveDeployments, map[string]any{"service": "slow", "environment": "prod"})
 	assert.Equal(t, int64(1), *p.Value, "a gauge with deployments in flight never expires")
 
-	// A series that comes back starts afresh, with a new start time.
+	// A series that comes back starts afresh, with a new start time and a
+	// zero first point, so the failure counts as an increase again.
 	e.consumeTraces(traces(testDeployment{id: "3", service: "shop", env: "prod", status: "failure", end: clk.t, took: time.Minute}), &c)
 	clk.advance(time.Second)
 	md = e.flush(&c)
 	p = point(t, md, metricDeployments, map[string]any{"service": "shop", "environment": "prod", "status": "failure"})
+	assert.Equal(t, int64(0), *p.Value)
+	assert.Equal(t, "2026-03-02T11:01:15Z", p.Start)
+	clk.advance(15 * time.Second)
+	md = e.flush(&c)
+	p = point(t, md, metricDeployments, map[string]any{"service": "shop", "environment": "prod", "status": "failure"})
 	assert.Equal(t, int64(1), *p.Value)
-	assert.Equal(t, "2026-03-02T11:01:00Z", p.Start)
+	assert.Equal(t, "2026-03-02T11:01:15Z", p.Start)
 	// The restore history outlives the series: the failure streak of
 	// deployment 1 is still open, so a success closes it.
 	e.consumeTraces(traces(testDeployment{id: "4", service: "shop", env: "prod", status: "success", end: clk.t, took: time.Minute}), &c)
+	e.flush(&c)
 	md = e.flush(&c)
 	p = point(t, md, metricTimeToRestore, map[string]any{"service": "shop", "environment": "prod"})
 	assert.Equal(t, clk.t.Sub(t0).Seconds(), *p.Sum)
+}
+
+// TestUnexportedSeriesDoNotExpire: with an expiration shorter than the
+// time between flushes, a series still goes out at zero and then with its
+// count before it expires.
+func TestUnexportedSeriesDoNotExpire(t *testing.T) {
+	e, clk := newTestEngine(t, func(c *Config) { c.SeriesExpiration = time.Minute })
+	var c counts
+	e.consumeTraces(traces(testDeployment{id: "1", service: "shop", env: "prod", status: "success", end: t0, took: time.Minute}), &c)
+	key := map[string]any{"service": "shop", "environment": "prod", "status": "success"}
+	clk.advance(2 * time.Minute)
+	assert.Equal(t, int64(0), *point(t, e.flush(&c), metricDeployments, key).Value)
+	clk.advance(2 * time.Minute)
+	assert.Equal(t, int64(1), *point(t, e.flush(&c), metricDeployments, key).Value)
+	clk.advance(2 * time.Minute)
+	assert.False(t, hasMetric(e.flush(&c), metricDeployments), "exported and idle: expired")
 }
 
 func servicesOf(md pmetric.Metrics, metric string) []string {
@@ -118,25 +143,137 @@ func servicesOf(md pmetric.Metrics, metric string) []string {
 	return out
 }
 
-func TestCumulativeStartStaysFixed(t *testing.T) {
+// TestZeroFirstPoint: the first exported point of a new counter or
+// histogram series is zero, the next carries the counts, and the start
+// time stays fixed; Prometheus's increase() then counts the first
+// deployment of each series.
+func TestZeroFirstPoint(t *testing.T) {
 	e, clk := newTestEngine(t, nil)
 	var c counts
-	d := testDeployment{id: "1", service: "shop", env: "prod", status: "success", end: t0, took: time.Minute}
-	e.consumeTraces(traces(d), &c)
+	failed := map[string]any{"service": "shop", "environment": "prod", "status": "failure"}
+	failures := map[string]any{"service": "shop", "step_name": "restart {host}", "error_type": "exit_code_1"}
+	e.consumeTraces(traces(testDeployment{id: "1", service: "shop", env: "prod", status: "failure", end: t0, took: 50 * time.Second, steps: threeSteps}), &c)
+	clk.advance(time.Second)
+
+	first := e.flush(&c)
+	requireZeroFirst(t, first)
+	start := point(t, first, metricDeployments, failed).Start
+	assert.Equal(t, "2026-03-02T10:00:00Z", start, "the arrival of the first observation, before the zero point")
+	assert.Equal(t, "2026-03-02T10:00:01Z", point(t, first, metricDeployments, failed).Time)
+	assert.Equal(t, int64(0), *point(t, first, metricStepFailures, failures).Value)
+	assert.Len(t, point(t, first, metricDeploymentDuration, failed).Buckets, 13, "all buckets, at zero")
+
+	// An observation between the two flushes is in the counts too.
+	e.consumeTraces(traces(testDeployment{id: "2", service: "shop", env: "prod", status: "failure", end: clk.t, took: 10 * time.Second}), &c)
 	clk.advance(15 * time.Second)
-	first := point(t, e.flush(&c), metricDeployments, map[string]any{"service": "shop", "environment": "prod", "status": "success"})
-	d.id = "2"
-	e.consumeTraces(traces(d), &c)
+	second := e.flush(&c)
+	p := point(t, second, metricDeployments, failed)
+	assert.Equal(t, int64(2), *p.Value)
+	assert.Equal(t, start, p.Start)
+	assert.Equal(t, int64(1), *point(t, second, metricStepFailures, failures).Value)
+	d := point(t, second, metricDeploymentDuration, failed)
+	assert.Equal(t, uint64(2), *d.Count)
+	assert.Equal(t, 60.0, *d.Sum)
+	assert.Equal(t, start, d.Start)
+
+	// A series that already went out shows its counts at once; a new one
+	// beside it starts at zero.
+	e.consumeTraces(traces(
+		testDeployment{id: "3", service: "shop", env: "prod", status: "failure", end: clk.t, took: time.Second},
+		testDeployment{id: "4", service: "shop", env: "prod", status: "success", end: clk.t, took: time.Second},
+	), &c)
+	clk.advance(15 * time.Second)
+	third := e.flush(&c)
+	assert.Equal(t, int64(3), *point(t, third, metricDeployments, failed).Value)
+	succeeded := map[string]any{"service": "shop", "environment": "prod", "status": "success"}
+	assert.Equal(t, int64(0), *point(t, third, metricDeployments, succeeded).Value)
+	assert.Equal(t, uint64(0), *point(t, third, metricDeploymentDuration, succeeded).Count)
+	clk.advance(15 * time.Second)
+	assert.Equal(t, int64(1), *point(t, e.flush(&c), metricDeployments, succeeded).Value)
+}
+
+// TestZeroFirstOverflow: the overflow series is a new series like any other.
+func TestZeroFirstOverflow(t *testing.T) {
+	e, clk := newTestEngine(t, func(c *Config) { c.MaxSeriesPerMetric = 1 })
+	var c counts
+	e.consumeTraces(traces(
+		testDeployment{id: "1", service: "a", env: "prod", status: "success", end: t0, took: time.Second},
+		testDeployment{id: "2", service: "b", env: "prod", status: "success", end: t0, took: time.Second},
+	), &c)
+	overflow := map[string]any{overflowAttribute: true}
+	requireZeroFirst(t, e.flush(&c))
+	clk.advance(15 * time.Second)
+	assert.Equal(t, int64(1), *point(t, e.flush(&c), metricDeployments, overflow).Value)
+}
+
+// TestDeltaHasNoZeroFirst: delta points are increases already, so the
+// first one carries the counts.
+func TestDeltaHasNoZeroFirst(t *testing.T) {
+	e, clk := newTestEngine(t, func(c *Config) { c.AggregationTemporality = TemporalityDelta })
+	var c counts
+	e.consumeTraces(traces(testDeployment{id: "1", service: "shop", env: "prod", status: "success", end: t0, took: time.Second}), &c)
 	clk.advance(15 * time.Second)
 	md := e.flush(&c)
-	second := point(t, md, metricDeployments, map[string]any{"service": "shop", "environment": "prod", "status": "success"})
-	assert.Equal(t, first.Start, second.Start)
-	assert.Equal(t, int64(2), *second.Value)
-	// Exemplars go out once, with the flush after their observation.
-	clk.advance(15 * time.Second)
-	third := point(t, e.flush(&c), metricDeploymentDuration, map[string]any{"service": "shop", "environment": "prod", "status": "success"})
-	assert.Empty(t, third.Exemplars)
-	assert.Equal(t, uint64(2), *third.Count)
+	assert.Equal(t, int64(1), *point(t, md, metricDeployments, map[string]any{"service": "shop", "environment": "prod", "status": "success"}).Value)
+	assert.Zero(t, e.zeroed)
+}
+
+// TestExemplarsPersist: an exemplar goes out with every flush until a
+// newer one in its bucket replaces it, so a scrape at any time sees it.
+func TestExemplarsPersist(t *testing.T) {
+	e, clk := newTestEngine(t, nil)
+	var c counts
+	key := map[string]any{"service": "shop", "environment": "prod", "status": "success"}
+	deploy := func(id string, took time.Duration) testDeployment {
+		return testDeployment{id: id, service: "shop", env: "prod", status: "success", end: clk.t, took: took}
+	}
+	traceOf := func(d testDeployment) string {
+		td := traces(d)
+		return td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).TraceID().String()
+	}
+	exemplars := func() map[float64]string {
+		clk.advance(15 * time.Second)
+		out := map[float64]string{}
+		for _, ex := range point(t, e.flush(&c), metricDeploymentDuration, key).Exemplars {
+			out[ex.Value] = ex.TraceID
+		}
+		return out
+	}
+
+	first := deploy("1", 40*time.Second)
+	e.consumeTraces(traces(first), &c)
+	assert.Empty(t, exemplars(), "the zero point carries none")
+	for range 3 {
+		assert.Equal(t, map[float64]string{40: traceOf(first)}, exemplars(), "kept flush after flush")
+	}
+	second := deploy("2", 50*time.Second) // same bucket (30 s, 60 s]
+	e.consumeTraces(traces(second), &c)
+	assert.Equal(t, map[float64]string{50: traceOf(second)}, exemplars(), "replaced by the latest of its bucket")
+	third := deploy("3", 10*time.Minute)
+	e.consumeTraces(traces(third), &c)
+	for range 2 {
+		assert.Equal(t, map[float64]string{50: traceOf(second), 600: traceOf(third)}, exemplars(), "one per bucket")
+	}
+}
+
+// TestExponentialExemplarsPersist: an exponential histogram keeps its
+// latest few exemplars, flush after flush.
+func TestExponentialExemplarsPersist(t *testing.T) {
+	e, clk := newTestEngine(t, func(c *Config) { c.Histograms.Type = HistogramExponential })
+	var c counts
+	key := map[string]any{"service": "shop", "environment": "prod", "status": "success"}
+	for i := range exponentialExemplarSlots + 2 {
+		e.consumeTraces(traces(testDeployment{id: idOf(i), service: "shop", env: "prod", status: "success", end: t0, took: time.Duration(i+1) * time.Second}), &c)
+	}
+	requireZeroFirst(t, e.flush(&c))
+	for range 3 {
+		clk.advance(15 * time.Second)
+		var values []float64
+		for _, ex := range point(t, e.flush(&c), metricDeploymentDuration, key).Exemplars {
+			values = append(values, ex.Value)
+		}
+		assert.ElementsMatch(t, []float64{3, 4, 5, 6}, values, "the latest four, bounded")
+	}
 }
 
 func TestClassify(t *testing.T) {
@@ -287,7 +424,7 @@ func TestOtherSourceSpans(t *testing.T) {
 	var c counts
 	e.consumeTraces(td, &c)
 	clk.advance(time.Second)
-	md := e.flush(&c)
+	md := flushNew(t, e, clk, &c)
 
 	assert.Equal(t, int64(1), *point(t, md, metricDeployments, map[string]any{"service": "web", "environment": "prod", "status": "failure"}).Value)
 	assert.Equal(t, 120.0, *point(t, md, metricStepDuration, map[string]any{"service": "web", "step_name": "test", "status": "failure"}).Sum)
