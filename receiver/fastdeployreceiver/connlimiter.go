@@ -41,8 +41,9 @@ func (l *connLimiter) connState(previous func(net.Conn, http.ConnState)) func(ne
 			l.open[c] = !over
 			l.mu.Unlock()
 			if over {
-				_ = c.Close()
+				// Counted before the close, so whoever sees the close sees the count.
 				l.refused()
+				_ = c.Close()
 			}
 		case http.StateClosed, http.StateHijacked:
 			l.mu.Lock()
