@@ -396,8 +396,8 @@ extensions:
     endpoint: 127.0.0.1:%d
 connectors:
   deploy_metrics:
-    # deploy_metrics puts an exemplar on one flush only: Prometheus
-    # scrapes four times per flush so it sees each.
+    # A short flush keeps the test fast; Prometheus scrapes four times
+    # per flush, so it sees each new series' zero point.
     metrics_flush_interval: 2s
 processors:
   batch:
