@@ -54,6 +54,8 @@ type fastdeployReceiver struct {
 	traces  consumer.Traces
 	logs    consumer.Logs
 	tracker *tracker
+	// replays remembers signed requests already ingested.
+	replays *replayCache
 	// slots bounds the requests handled at once.
 	slots chan struct{}
 	// ansibleDecoder pools fastjson parsers across requests, also used to
@@ -95,6 +97,7 @@ func newReceiver(set receiver.Settings, cfg *Config, onClose func()) (*fastdeplo
 		now:      time.Now,
 		onClose:  onClose,
 		slots:    make(chan struct{}, max(cfg.MaxConcurrentRequests, 1)),
+		replays:  &replayCache{set: newBoundedSet[string, struct{}](maxRememberedSignatures)},
 	}
 	r.tel, err = metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
@@ -333,10 +336,20 @@ func (r *fastdeployReceiver) ingest(method string, h handlerFunc) http.HandlerFu
 			r.fail(w, req, malformed(lineAt(body, int64(i)), -1, "", "body is not valid UTF-8"))
 			return
 		}
+		signed := ""
 		if r.cfg.Secret != "" {
-			err := signature.Verify([]byte(r.cfg.Secret), req.Header.Get(signature.Header), body, r.now(), r.cfg.SignatureTolerance)
+			signed = req.Header.Get(signature.Header)
+			err := signature.Verify([]byte(r.cfg.Secret), signed, body, r.now(), r.cfg.SignatureTolerance)
 			if err != nil {
 				r.fail(w, req, &requestError{status: http.StatusUnauthorized, reason: "unauthorized", msg: err.Error(), field: signature.Header, index: -1})
+				return
+			}
+			// A signed request already ingested, sent again within the
+			// tolerance: an honest retry or a replay. Either way it is
+			// acknowledged and adds nothing.
+			if r.replays.seen(req.URL.Path + " " + signed) {
+				r.tel.FastdeployReceiverEventsDuplicate.Add(req.Context(), 1)
+				r.respond(w, req, http.StatusOK, map[string]any{"accepted": 0, "duplicates": 0, "replay": true})
 				return
 			}
 		}
@@ -349,6 +362,9 @@ func (r *fastdeployReceiver) ingest(method string, h handlerFunc) http.HandlerFu
 		if err := r.deliver(req.Context(), x); err != nil {
 			r.refused(w, req, err, x.accepted)
 			return
+		}
+		if signed != "" {
+			r.replays.add(req.URL.Path + " " + signed)
 		}
 		if err := x.commit(req.Context()); err != nil {
 			// The data is in the pipeline; only a restart could lose the

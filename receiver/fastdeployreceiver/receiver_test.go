@@ -289,6 +289,35 @@ func TestSignature(t *testing.T) {
 		}
 	}
 	assert.Len(t, allLogs(tr.logs), 1)
+
+	// The accepted request sent again within the tolerance: acknowledged,
+	// nothing ingested. The body has a delivery id, so strip it to show the
+	// signature alone stops the replay.
+	noID := strings.Replace(body, `,"id":"a"`, "", 1)
+	header := signature.Sign([]byte(secret), testNow, []byte(noID))
+	require.Equal(t, 200, tr.post(t, pathEvents, "application/json", noID, signature.Header, header).status)
+	require.Len(t, allLogs(tr.logs), 2)
+	rep := tr.post(t, pathEvents, "application/json", noID, signature.Header, header)
+	assert.Equal(t, 200, rep.status)
+	assert.Equal(t, true, rep.body["replay"])
+	assert.Len(t, allLogs(tr.logs), 2, "a replay ingests nothing")
+}
+
+func TestRefusedSignedRequestCanBeRetried(t *testing.T) {
+	t.Parallel()
+	const secret = "shared-secret-for-tests"
+	tr := newTestReceiver(t, func(c *Config) { c.Secret = secret })
+	refusing := &refusingTraces{}
+	refusing.set(errors.New("memory"))
+	tr.r.setTraces(refusing)
+	body := ev("deployment.finished", "", "2026-11-27T11:00:10Z", "")
+	header := signature.Sign([]byte(secret), testNow, []byte(body))
+	assert.Equal(t, http.StatusServiceUnavailable, tr.post(t, pathEvents, "application/json", body, signature.Header, header).status)
+	refusing.set(nil)
+	rep := tr.post(t, pathEvents, "application/json", body, signature.Header, header)
+	assert.Equal(t, 200, rep.status)
+	assert.Nil(t, rep.body["replay"], "an honest retry of a refused request is ingested")
+	assert.Len(t, allSpans(&refusing.TracesSink), 1)
 }
 
 func TestHTTPErrors(t *testing.T) {
