@@ -37,6 +37,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/signature"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/testutil/collectorproc"
 )
 
@@ -229,6 +230,34 @@ func TestForwardingToJaegerAndPrometheus(t *testing.T) {
 			}
 		}
 	}
+
+	// 5. The collector's own logs hold no secret, signature or token. A
+	// request signed correctly (422, not 401: the signature was checked)
+	// that also carries a bearer token gives the test a MAC and a token
+	// to look for; the deployer's MACs are unknown here, so no "v1=" at
+	// all. Stopping the collector first makes its output complete.
+	body := fmt.Sprintf(`{"type":"e2e.unknown","time":%q,"deployment":{"id":"e2e-logs","service":%q}}`,
+		time.Now().UTC().Format(time.RFC3339), backendService)
+	signed := signature.Sign([]byte(signingSecret), time.Now(), []byte(body))
+	bearerToken := "e2e-bearer-token-not-real-0123456789"
+	req, err := http.NewRequest(http.MethodPost, receiverURL+"/v1/deployments/events", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(signature.Header, signed)
+	req.Header.Set("Authorization", "Bearer "+bearerToken)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cert.clientTLS(t)}}
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, "a signed event of an unknown type passes the signature check and is refused")
+	proc.Stop(t)
+	logs := proc.Output()
+	require.Contains(t, logs, "fastdeploy receiver listening", "the collector's output was captured")
+	_, mac, _ := strings.Cut(signed, "v1=")
+	for what, value := range map[string]string{"the signing secret": signingSecret, "a signature's MAC": mac, "a bearer token": bearerToken} {
+		assert.NotContains(t, logs, value, "%s in the collector's own logs", what)
+	}
+	assert.NotContains(t, logs, "v1=", "a signature in the collector's own logs")
 	t.Logf("whole run %s", time.Since(started).Round(time.Millisecond))
 }
 
