@@ -40,50 +40,75 @@ func mac(secret []byte, ts string, body []byte) []byte {
 	return m.Sum(nil)
 }
 
-// Verify checks header against body at now. A timestamp more than tolerance
-// away from now, in either direction, is refused.
-func Verify(secret []byte, header string, body []byte, now time.Time, tolerance time.Duration) error {
+// parsed is a header's timestamp and candidate MACs.
+type parsed struct {
+	ts         string
+	candidates [][]byte
+}
+
+// parse checks a header's shape and its timestamp against now, without the
+// body: a request can be refused before its body is read.
+func parse(header string, now time.Time, tolerance time.Duration) (parsed, error) {
+	var p parsed
 	if header == "" {
-		return ErrMissing
+		return p, ErrMissing
 	}
-	var ts string
-	var candidates [][]byte
 	for _, part := range strings.Split(header, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
-			return fmt.Errorf("%w: want t=<unix seconds>,v1=<hex>", ErrMalformed)
+			return p, fmt.Errorf("%w: want t=<unix seconds>,v1=<hex>", ErrMalformed)
 		}
 		switch k {
 		case "t":
-			ts = v
+			p.ts = v
 		case "v1":
 			sig, err := hex.DecodeString(v)
 			if err != nil || len(sig) != sha256.Size {
-				return fmt.Errorf("%w: v1 must be 64 hex digits", ErrMalformed)
+				return p, fmt.Errorf("%w: v1 must be 64 hex digits", ErrMalformed)
 			}
-			candidates = append(candidates, sig)
+			p.candidates = append(p.candidates, sig)
 		}
 	}
-	if ts == "" || len(candidates) == 0 {
-		return fmt.Errorf("%w: want t=<unix seconds>,v1=<hex>", ErrMalformed)
+	if p.ts == "" || len(p.candidates) == 0 {
+		return p, fmt.Errorf("%w: want t=<unix seconds>,v1=<hex>", ErrMalformed)
 	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
+	sec, err := strconv.ParseInt(p.ts, 10, 64)
 	if err != nil {
-		return fmt.Errorf("%w: t must be unix seconds", ErrMalformed)
+		return p, fmt.Errorf("%w: t must be unix seconds", ErrMalformed)
 	}
 	skew := now.Sub(time.Unix(sec, 0))
 	if skew > tolerance || skew < -tolerance {
-		return ErrExpired
+		return p, ErrExpired
 	}
-	want := mac(secret, ts, body)
+	return p, nil
+}
+
+// Precheck refuses a missing, malformed or stale header before the body
+// is read, so unauthenticated clients cannot make the server buffer
+// bodies. Verify still checks the MAC.
+func Precheck(header string, now time.Time, tolerance time.Duration) error {
+	_, err := parse(header, now, tolerance)
+	return err
+}
+
+// Verify checks header against body at now. A timestamp more than tolerance
+// away from now, in either direction, is refused. On success it returns the
+// header's timestamp, which with the body identifies the signed request
+// (for replay detection) whatever else the header carries.
+func Verify(secret []byte, header string, body []byte, now time.Time, tolerance time.Duration) (string, error) {
+	p, err := parse(header, now, tolerance)
+	if err != nil {
+		return "", err
+	}
+	want := mac(secret, p.ts, body)
 	ok := 0
-	for _, c := range candidates {
+	for _, c := range p.candidates {
 		ok |= boolInt(hmac.Equal(c, want))
 	}
 	if ok == 0 {
-		return ErrMismatch
+		return "", ErrMismatch
 	}
-	return nil
+	return p.ts, nil
 }
 
 func boolInt(b bool) int {

@@ -41,9 +41,11 @@ func TestVerify(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := Verify(secret, tt.header, tt.body, tt.now, 5*time.Minute)
+			ts, err := Verify(secret, tt.header, tt.body, tt.now, 5*time.Minute)
 			if tt.want == nil {
 				require.NoError(t, err)
+				require.Equal(t, "1800000000", ts)
+				require.NoError(t, Precheck(tt.header, tt.now, 5*time.Minute))
 				return
 			}
 			require.ErrorIs(t, err, tt.want)
@@ -56,7 +58,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add("t=1800000000,v1=00", []byte("{}"))
 	f.Fuzz(func(t *testing.T, header string, body []byte) {
 		// Must never panic, and never accept a header not made with the secret.
-		err := Verify([]byte("k"), header, body, time.Unix(1_800_000_000, 0), time.Hour)
+		_, err := Verify([]byte("k"), header, body, time.Unix(1_800_000_000, 0), time.Hour)
 		if err == nil && header != Sign([]byte("k"), time.Unix(1_800_000_000, 0), body) {
 			// A valid header may differ textually (other t within tolerance, extra fields);
 			// re-check it really carries a MAC over this body.

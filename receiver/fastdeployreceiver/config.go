@@ -3,6 +3,7 @@ package fastdeployreceiver
 import (
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -32,6 +33,9 @@ type Config struct {
 	// Secret, when set, requires every request to carry a valid
 	// X-Fastdeploy-Signature header.
 	Secret configopaque.String `mapstructure:"secret"`
+	// AllowUnauthenticated lets the receiver listen beyond loopback with
+	// neither secret nor auth; without it such a config is refused.
+	AllowUnauthenticated bool `mapstructure:"allow_unauthenticated"`
 	// SignatureTolerance bounds how far a signature's timestamp may be from
 	// the collector's clock; it stops replays.
 	SignatureTolerance time.Duration `mapstructure:"signature_tolerance"`
@@ -60,6 +64,19 @@ type Config struct {
 	FastdeployServices map[string]string `mapstructure:"fastdeploy_services"`
 }
 
+// isLoopback reports whether an endpoint only listens on this host.
+func isLoopback(endpoint string) bool {
+	host, _, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func createDefaultConfig() *Config {
 	server := confighttp.NewDefaultServerConfig()
 	server.NetAddr.Endpoint = defaultEndpoint
@@ -83,6 +100,8 @@ func (cfg *Config) Validate() error {
 	var errs []error
 	if cfg.NetAddr.Endpoint == "" {
 		errs = append(errs, errors.New("endpoint must not be empty"))
+	} else if !isLoopback(cfg.NetAddr.Endpoint) && cfg.Secret == "" && !cfg.Auth.HasValue() && !cfg.AllowUnauthenticated {
+		errs = append(errs, errors.New("endpoint is not loopback but neither secret nor auth is set: anyone who can reach it could post deployments; set secret or auth, or allow_unauthenticated: true"))
 	}
 	if cfg.MaxRequestBodySize < 0 {
 		errs = append(errs, fmt.Errorf("max_request_body_size must not be negative, got %d", cfg.MaxRequestBodySize))

@@ -39,6 +39,13 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "bad_retry_after"), wantErr: "retry_after must be at least 1s"},
 		{id: component.NewIDWithName(metadata.Type, "bad_dedup"), wantErr: "dedup_window must not be negative"},
 		{id: component.NewIDWithName(metadata.Type, "empty_endpoint"), wantErr: "endpoint must not be empty"},
+		{id: component.NewIDWithName(metadata.Type, "open_unauthenticated"), wantErr: "neither secret nor auth is set"},
+		{id: component.NewIDWithName(metadata.Type, "open_allowed"), want: func() *Config {
+			c := createDefaultConfig()
+			c.NetAddr.Endpoint = "0.0.0.0:8088"
+			c.AllowUnauthenticated = true
+			return c
+		}()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

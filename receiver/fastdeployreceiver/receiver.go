@@ -2,6 +2,8 @@ package fastdeployreceiver
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -151,7 +153,11 @@ func (r *fastdeployReceiver) start(ctx context.Context, host component.Host) err
 	r.server, err = r.cfg.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, r.handler(),
 		// Body limit and decompression failures get our JSON error shape too.
 		confighttp.WithErrorHandler(func(w http.ResponseWriter, req *http.Request, msg string, status int) {
-			r.fail(w, req, &requestError{status: status, reason: "malformed", msg: msg, index: -1})
+			reason := "malformed"
+			if status == http.StatusUnauthorized || status == http.StatusForbidden {
+				reason = "unauthorized" // an auth extension refused it
+			}
+			r.fail(w, req, &requestError{status: status, reason: reason, msg: msg, index: -1})
 		}))
 	if err != nil {
 		_ = ln.Close()
@@ -263,8 +269,8 @@ func (r *fastdeployReceiver) handler() http.Handler {
 	mux.HandleFunc(pathAnsible, r.ingest(http.MethodPost, r.handleAnsible))
 	mux.HandleFunc(pathCompatEvents, r.ingest(http.MethodPost, r.handleCompatEvents))
 	if r.cfg.FastdeployJWTSecret != "" {
-		mux.HandleFunc(pathCompatSteps, r.ingest(http.MethodPost, r.handleCompatStep))
-		mux.HandleFunc(pathCompatFinish, r.ingest(http.MethodPut, r.handleCompatFinish))
+		mux.HandleFunc(pathCompatSteps, r.ingest(http.MethodPost, r.handleCompatStep, true))
+		mux.HandleFunc(pathCompatFinish, r.ingest(http.MethodPut, r.handleCompatFinish, true))
 	} else {
 		mux.HandleFunc(pathCompatSteps, r.compatOff)
 		mux.HandleFunc(pathCompatFinish, r.compatOff)
@@ -291,7 +297,10 @@ type handlerFunc func(ctx context.Context, req *http.Request, body []byte) (*txn
 // ingest wraps a handler with what every ingest path needs: method and
 // content type checks, the body read under the size limit, the signature,
 // delivery to the pipeline and the commit. PUT carries no body.
-func (r *fastdeployReceiver) ingest(method string, h handlerFunc) http.HandlerFunc {
+// Paths that authenticate requests themselves (fastdeploy's deployment
+// JWTs) pass selfAuth: fastdeploy's deploy process cannot sign.
+func (r *fastdeployReceiver) ingest(method string, h handlerFunc, selfAuth ...bool) http.HandlerFunc {
+	signs := r.cfg.Secret != "" && len(selfAuth) == 0
 	return func(w http.ResponseWriter, req *http.Request) {
 		if req.Method != method {
 			w.Header().Set("Allow", method)
@@ -301,6 +310,14 @@ func (r *fastdeployReceiver) ingest(method string, h handlerFunc) http.HandlerFu
 		if method == http.MethodPost {
 			if rerr := checkContentType(req.Header.Get("Content-Type")); rerr != nil {
 				r.fail(w, req, rerr)
+				return
+			}
+		}
+		// A missing, malformed or stale signature is refused before the
+		// body is read: unauthenticated clients cannot make us buffer it.
+		if signs {
+			if err := signature.Precheck(req.Header.Get(signature.Header), r.now(), r.cfg.SignatureTolerance); err != nil {
+				r.fail(w, req, &requestError{status: http.StatusUnauthorized, reason: "unauthorized", msg: err.Error(), field: signature.Header, index: -1})
 				return
 			}
 		}
@@ -336,18 +353,20 @@ func (r *fastdeployReceiver) ingest(method string, h handlerFunc) http.HandlerFu
 			r.fail(w, req, malformed(lineAt(body, int64(i)), -1, "", "body is not valid UTF-8"))
 			return
 		}
-		signed := ""
-		if r.cfg.Secret != "" {
-			signed = req.Header.Get(signature.Header)
-			err := signature.Verify([]byte(r.cfg.Secret), signed, body, r.now(), r.cfg.SignatureTolerance)
+		replayKey := ""
+		if signs {
+			ts, err := signature.Verify([]byte(r.cfg.Secret), req.Header.Get(signature.Header), body, r.now(), r.cfg.SignatureTolerance)
 			if err != nil {
 				r.fail(w, req, &requestError{status: http.StatusUnauthorized, reason: "unauthorized", msg: err.Error(), field: signature.Header, index: -1})
 				return
 			}
 			// A signed request already ingested, sent again within the
 			// tolerance: an honest retry or a replay. Either way it is
-			// acknowledged and adds nothing.
-			if r.replays.seen(req.URL.Path + " " + signed) {
+			// acknowledged and adds nothing. The key is what the MAC
+			// covers, so padding or reordering the header does not help.
+			sum := sha256.Sum256(body)
+			replayKey = req.URL.Path + " " + ts + " " + hex.EncodeToString(sum[:])
+			if r.replays.seen(replayKey) {
 				r.tel.FastdeployReceiverEventsDuplicate.Add(req.Context(), 1)
 				r.respond(w, req, http.StatusOK, map[string]any{"accepted": 0, "duplicates": 0, "replay": true})
 				return
@@ -363,8 +382,8 @@ func (r *fastdeployReceiver) ingest(method string, h handlerFunc) http.HandlerFu
 			r.refused(w, req, err, x.accepted)
 			return
 		}
-		if signed != "" {
-			r.replays.add(req.URL.Path + " " + signed)
+		if replayKey != "" {
+			r.replays.add(replayKey)
 		}
 		if err := x.commit(req.Context()); err != nil {
 			// The data is in the pipeline; only a restart could lose the

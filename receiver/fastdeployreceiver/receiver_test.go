@@ -493,3 +493,60 @@ func TestOverloadAnswers429AtOnce(t *testing.T) {
 	rep = tr.events(t, ev("deployment.finished", "y", "2026-11-27T11:00:10Z", ""))
 	assert.Equal(t, 200, rep.status, "room again")
 }
+
+func TestSignedReplayCannotBePadded(t *testing.T) {
+	t.Parallel()
+	const secret = "shared-secret-for-tests"
+	tr := newTestReceiver(t, func(c *Config) { c.Secret = secret })
+	body := ev("deployment.started", "", "2026-11-27T11:00:00Z", "")
+	header := signature.Sign([]byte(secret), testNow, []byte(body))
+	require.Equal(t, 200, tr.post(t, pathEvents, "application/json", body, signature.Header, header).status)
+	for _, padded := range []string{header + ",v1=" + strings.Repeat("0", 64), " " + strings.ReplaceAll(header, ",", " , ")} {
+		rep := tr.post(t, pathEvents, "application/json", body, signature.Header, padded)
+		assert.Equal(t, true, rep.body["replay"], "%q is the same signed request", padded)
+	}
+	assert.Len(t, allLogs(tr.logs), 1)
+}
+
+// TestUnsignedBodyIsNotRead: without a valid signature header the request
+// is refused before its body is read, so unauthenticated clients cannot
+// make the receiver buffer bodies.
+func TestUnsignedBodyIsNotRead(t *testing.T) {
+	t.Parallel()
+	tr := newTestReceiver(t, func(c *Config) { c.Secret = "shared-secret-for-tests" })
+	for _, header := range []string{"", "t=1,v1=" + strings.Repeat("0", 64), "garbage"} {
+		body := &countingReader{r: strings.NewReader(ev("deployment.started", "", "2026-11-27T11:00:00Z", ""))}
+		req := httptest.NewRequest(http.MethodPost, pathEvents, body)
+		req.Header.Set("Content-Type", "application/json")
+		if header != "" {
+			req.Header.Set(signature.Header, header)
+		}
+		rec := httptest.NewRecorder()
+		tr.r.handler().ServeHTTP(rec, req)
+		assert.Equal(t, http.StatusUnauthorized, rec.Code, header)
+		assert.Zero(t, body.reads, "%q: the body was read", header)
+	}
+}
+
+type countingReader struct {
+	r     io.Reader
+	reads int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	c.reads++
+	return c.r.Read(p)
+}
+
+func TestFastdeployPathsNeedNoSignature(t *testing.T) {
+	t.Parallel()
+	tr := newTestReceiver(t, func(c *Config) {
+		c.Secret = "shared-secret-for-tests"
+		c.FastdeployJWTSecret = jwtSecret
+	})
+	rep := tr.do(t, http.MethodPost, pathCompatSteps, `{"name":"build","state":"running","started":"2026-11-27T11:00:00+00:00"}`,
+		"Authorization", "Bearer "+deploymentToken("9", testNow.Add(time.Hour)))
+	assert.Equal(t, http.StatusOK, rep.status, "fastdeploy's deploy process authenticates with its JWT, it cannot sign")
+	rep = tr.post(t, pathEvents, "application/json", ev("deployment.started", "", "2026-11-27T11:00:00Z", ""))
+	assert.Equal(t, http.StatusUnauthorized, rep.status, "our own paths still need the signature")
+}

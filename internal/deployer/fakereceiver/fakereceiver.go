@@ -191,7 +191,7 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if len(r.Secret) > 0 {
-		if err := signature.Verify(r.Secret, req.Header.Get(signature.Header), body, time.Now(), 5*time.Minute); err != nil {
+		if _, err := signature.Verify(r.Secret, req.Header.Get(signature.Header), body, time.Now(), 5*time.Minute); err != nil {
 			writeError(w, http.StatusUnauthorized, err.Error(), "")
 			return
 		}
