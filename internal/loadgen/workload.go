@@ -127,6 +127,8 @@ func readNDJSON(name string) ([]map[string]any, error) {
 // its smoke test; the others run an Ansible playbook in their migrate step.
 // Times are shifted so that deployments follow each other, and stretched
 // by a random factor between 0.5 and 2.
+const deploymentsPerDay = 24 * 60 * 6
+
 func (w *Workload) Deployment(n int) Deployment {
 	tpl := w.templates[0]
 	if n%5 == 4 {
@@ -136,7 +138,9 @@ func (w *Workload) Deployment(n int) Deployment {
 	service := w.services[w.rng.IntN(len(w.services))]
 	stretch := 0.5 + 1.5*w.rng.Float64()
 	t0 := eventTime(tpl.events[0])
-	start := w.base.Add(time.Duration(n) * 10 * time.Second)
+	// Starts ten seconds apart, wrapping within one day of base: the
+	// receiver refuses times more than 24 hours ahead of its clock.
+	start := w.base.Add(time.Duration(n%deploymentsPerDay) * 10 * time.Second)
 	shift := func(t time.Time) time.Time {
 		return start.Add(time.Duration(float64(t.Sub(t0)) * stretch))
 	}
