@@ -176,25 +176,7 @@ func (x *txn) emitTask(d *deploymentState, parent deploytrace.SpanID, t *ansible
 		span.Status().SetCode(ptrace.StatusCodeOk)
 	}
 
-	lr := x.out.newLogRecord(d.key())
-	lr.SetTimestamp(pcommon.NewTimestampFromTime(t.End))
-	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(x.now))
-	lr.SetTraceID(pcommon.TraceID(d.trace))
-	lr.SetSpanID(pcommon.SpanID(id))
-	lr.SetEventName("fastdeploy.ansible.task")
-	num, text := severity(failed)
-	if failed && t.IgnoreErrors {
-		num, text = plog.SeverityNumberWarn, "WARN"
-	}
-	lr.SetSeverityNumber(num)
-	lr.SetSeverityText(text)
-	la := lr.Attributes()
-	la.PutStr(deployattr.LogEventAction, "ansible.task")
-	putStrIf(la, deployattr.DeploymentID, string(d.info.ID))
-	la.PutStr(deployattr.AnsibleTaskName, t.Name)
-	la.PutStr(deployattr.LogStepState, t.State)
-	putStrIf(la, deployattr.AnsibleHost, t.Host)
-	la.PutInt(deployattr.LogDurationMS, t.End.Sub(t.Start).Milliseconds())
+	lr := x.ansibleLog(d, d.trace, id, t.Name, t.Host, t.State, t.Start, t.End, failed, failed && t.IgnoreErrors)
 	body := fmt.Sprintf("ansible task %d %s: %s after %s", t.Position, name, t.State, t.End.Sub(t.Start).Round(time.Millisecond))
 	if t.Host != "" {
 		body += " on " + t.Host
@@ -238,4 +220,29 @@ func (t *tracker) sweep(now time.Time) *txn {
 	}
 	x.accepted = x.out.spanCount
 	return x
+}
+
+// ansibleLog starts the log record of one Ansible result; the caller sets
+// the body. An ignored failure is a warning, not an error.
+func (x *txn) ansibleLog(d *deploymentState, trace deploytrace.TraceID, span deploytrace.SpanID, task, host, state string, start, end time.Time, failed, ignored bool) plog.LogRecord {
+	lr := x.out.newLogRecord(d.key())
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(end))
+	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(x.now))
+	lr.SetTraceID(pcommon.TraceID(trace))
+	lr.SetSpanID(pcommon.SpanID(span))
+	lr.SetEventName("fastdeploy.ansible.task")
+	num, text := severity(failed)
+	if failed && ignored {
+		num, text = plog.SeverityNumberWarn, "WARN"
+	}
+	lr.SetSeverityNumber(num)
+	lr.SetSeverityText(text)
+	la := lr.Attributes()
+	la.PutStr(deployattr.LogEventAction, "ansible.task")
+	putStrIf(la, deployattr.DeploymentID, string(d.info.ID))
+	la.PutStr(deployattr.AnsibleTaskName, task)
+	putStrIf(la, deployattr.AnsibleHost, host)
+	la.PutStr(deployattr.LogStepState, state)
+	la.PutInt(deployattr.LogDurationMS, end.Sub(start).Milliseconds())
+	return lr
 }

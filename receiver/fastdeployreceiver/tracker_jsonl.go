@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployattr"
@@ -224,25 +222,7 @@ func (x *txn) emitHostResult(d *deploymentState, trace deploytrace.TraceID, pare
 		span.Status().SetCode(ptrace.StatusCodeOk)
 	}
 
-	lr := x.out.newLogRecord(d.key())
-	lr.SetTimestamp(pcommon.NewTimestampFromTime(ev.TaskEnd))
-	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(x.now))
-	lr.SetTraceID(pcommon.TraceID(trace))
-	lr.SetSpanID(pcommon.SpanID(id))
-	lr.SetEventName("fastdeploy.ansible.task")
-	num, text := severity(failed && !ignored)
-	if failed && ignored {
-		num, text = plog.SeverityNumberWarn, "WARN"
-	}
-	lr.SetSeverityNumber(num)
-	lr.SetSeverityText(text)
-	la := lr.Attributes()
-	la.PutStr(deployattr.LogEventAction, "ansible.task")
-	putStrIf(la, deployattr.DeploymentID, string(d.info.ID))
-	la.PutStr(deployattr.AnsibleTaskName, ev.TaskName)
-	la.PutStr(deployattr.AnsibleHost, h.Host)
-	la.PutStr(deployattr.LogStepState, state)
-	la.PutInt(deployattr.LogDurationMS, ev.TaskEnd.Sub(ev.TaskStart).Milliseconds())
+	lr := x.ansibleLog(d, trace, id, ev.TaskName, h.Host, state, ev.TaskStart, ev.TaskEnd, failed, ignored)
 	body := fmt.Sprintf("ansible task %s on %s: %s after %s", name, h.Host, state, ev.TaskEnd.Sub(ev.TaskStart).Round(time.Millisecond))
 	if ignored {
 		body += " (ignored)"
