@@ -349,10 +349,6 @@ func (r *fastdeployReceiver) ingest(method string, h handlerFunc, selfAuth ...bo
 				msg: "too many requests in flight; retry later", index: -1})
 			return
 		}
-		if i := invalidUTF8At(body); i >= 0 {
-			r.fail(w, req, malformed(lineAt(body, int64(i)), -1, "", "body is not valid UTF-8"))
-			return
-		}
 		replayKey := ""
 		if signs {
 			ts, err := signature.Verify([]byte(r.cfg.Secret), req.Header.Get(signature.Header), body, r.now(), r.cfg.SignatureTolerance)
@@ -371,6 +367,12 @@ func (r *fastdeployReceiver) ingest(method string, h handlerFunc, selfAuth ...bo
 				r.respond(w, req, http.StatusOK, map[string]any{"accepted": 0, "duplicates": 0, "replay": true})
 				return
 			}
+		}
+		// Only authenticated bodies are inspected: an unauthenticated client
+		// learns nothing but 401.
+		if i := invalidUTF8At(body); i >= 0 {
+			r.fail(w, req, malformed(lineAt(body, int64(i)), -1, "", "body is not valid UTF-8"))
+			return
 		}
 		x, rerr := h(req.Context(), req, body)
 		if rerr != nil {
