@@ -3,6 +3,7 @@ package fastdeployreceiver
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,9 +22,15 @@ import (
 // the step is running, and returns the exported spans by kind.
 func postAnsibleRun(t *testing.T, tr *testReceiver, run []byte) map[string][]ptrace.Span {
 	t.Helper()
+	return postAnsibleRunAt(t, tr, run, time.Date(2026, 11, 27, 11, 0, 0, 0, time.UTC))
+}
+
+// postAnsibleRunAt is postAnsibleRun with the deployment started at start.
+func postAnsibleRunAt(t *testing.T, tr *testReceiver, run []byte, start time.Time) map[string][]ptrace.Span {
+	t.Helper()
 	require.Equal(t, 200, tr.events(t,
-		ev("deployment.started", "a", "2026-11-27T11:00:00Z", ""),
-		ev("step.started", "b", "2026-11-27T11:00:01Z", `,"step":{"name":"configure","position":1,"command":"ansible-playbook -i inventory.ini site.yml"}`),
+		ev("deployment.started", "a", start.Format(time.RFC3339Nano), ""),
+		ev("step.started", "b", start.Add(time.Second).Format(time.RFC3339Nano), `,"step":{"name":"configure","position":1,"command":"ansible-playbook -i inventory.ini site.yml"}`),
 	).status)
 	rep := tr.post(t, pathAnsible, "application/x-ndjson", string(run),
 		headerDeployment, "7", headerStep, "configure")
@@ -154,6 +161,25 @@ func TestRealAnsiblePlaybook(t *testing.T) {
 	require.ErrorAs(t, err, &exit, "the playbook has failing hosts: %s", stderr.String())
 	assert.Equal(t, 4, exit.ExitCode(), "ansible-playbook's exit code for failed and unreachable hosts")
 
+	// Live data, so the test clock comes from the data: the run's first
+	// timestamp, never the fixed testNow (which would refuse the output of
+	// any day after the one the test was written on).
+	first := firstJSONLTimestamp(t, out)
 	tr := newTestReceiver(t, nil)
-	checkAnsibleRunShape(t, postAnsibleRun(t, tr, out))
+	tr.clock.Set(first.Add(time.Minute))
+	checkAnsibleRunShape(t, postAnsibleRunAt(t, tr, out, first.Add(-time.Minute)))
+}
+
+// firstJSONLTimestamp is the _timestamp of the first line of an
+// ansible.posix.jsonl run.
+func firstJSONLTimestamp(t *testing.T, run []byte) time.Time {
+	t.Helper()
+	line, _, _ := bytes.Cut(run, []byte("\n"))
+	var head struct {
+		Timestamp string `json:"_timestamp"`
+	}
+	require.NoError(t, json.Unmarshal(line, &head))
+	at, err := time.Parse(time.RFC3339Nano, head.Timestamp)
+	require.NoError(t, err, "first line of the run has no RFC 3339 _timestamp")
+	return at
 }
