@@ -13,7 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor/processortest"
 
-	"github.com/fastdeploy/otelcol-fastdeploy/processor/secretredactionprocessor/internal/secrets"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/secrets"
 )
 
 // BenchmarkRedaction runs ours and contrib's redaction processor side by

@@ -7,7 +7,7 @@ import (
 
 	"go.opentelemetry.io/collector/config/configopaque"
 
-	"github.com/fastdeploy/otelcol-fastdeploy/processor/secretredactionprocessor/internal/secrets"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/secrets"
 )
 
 // minHashKeyBytes keeps the keyed hash from being brute-forced through a weak key.

@@ -16,7 +16,7 @@ import (
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
 
-	"github.com/fastdeploy/otelcol-fastdeploy/processor/secretredactionprocessor/internal/secrets"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/secrets"
 )
 
 type corpusEntry struct {

@@ -13,8 +13,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/secrets"
 	"github.com/fastdeploy/otelcol-fastdeploy/processor/secretredactionprocessor/internal/metadata"
-	"github.com/fastdeploy/otelcol-fastdeploy/processor/secretredactionprocessor/internal/secrets"
 )
 
 // Summary attributes, added to items when Config.Summary is on.

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/secrets"
 )
 
 // Plan is a validated deployment plan.
@@ -116,11 +118,10 @@ func Load(path string) (*Plan, error) {
 	return Parse(path, data)
 }
 
-var secretName = regexp.MustCompile(`(?i)(passw(or)?d|passwd|secret|token|api[_-]?key|private[_-]?key|credential|auth|_pass$|^pass$)`)
-
 // LooksSecret reports whether a variable name suggests its value is a
-// credential, so its value is masked in logs and output.
-func LooksSecret(name string) bool { return secretName.MatchString(name) }
+// credential, so its value is masked in logs and output. It is the
+// collector's definition (secrets.IsSecretKey), so both agree on every name.
+func LooksSecret(name string) bool { return secrets.IsSecretKey(name) }
 
 var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 

@@ -137,7 +137,7 @@ func TestResolve(t *testing.T) {
 }
 
 func TestLooksSecret(t *testing.T) {
-	for _, n := range []string{"DB_PASSWORD", "password", "api_key", "API-KEY", "GITHUB_TOKEN", "client_secret", "ansible_become_pass", "PASSWD", "AUTH_HEADER"} {
+	for _, n := range []string{"DB_PASSWORD", "password", "api_key", "API-KEY", "GITHUB_TOKEN", "client_secret", "ansible_become_pass", "PASSWD", "AUTH_TOKEN", "ENCRYPTION_KEY", "client_key"} {
 		assert.True(t, LooksSecret(n), n)
 	}
 	for _, n := range []string{"release", "PATH", "HOME", "passenger_count", "author_name_x"} {

@@ -3,7 +3,7 @@ package secrets
 import (
 	"strings"
 
-	"github.com/fastdeploy/otelcol-fastdeploy/processor/secretredactionprocessor/internal/keywords"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/secrets/keywords"
 )
 
 // secretWords are words (or adjacent words joined) of a key that make its
@@ -31,7 +31,7 @@ func init() {
 		timeout age url uri endpoint hint set changed updated rotation rotated at time date format method mode
 		provider prompt strength version env source ref location algorithm algo header field param kind used
 		usage limit seconds secs days hours minutes interval period stdin from strategy store backend manager
-		template label labels annotation present exists valid validity`) {
+		template label labels annotation present exists valid validity arn arns ref refs`) {
 		metadataWords[w] = struct{}{}
 	}
 }
@@ -76,6 +76,28 @@ func newKeyClassifier(extraKeys []string) (*keyClassifier, error) {
 
 const maxKeyWords = 16
 
+// keyQualifiers name keys whose "<word>_key" is no secret: identifiers of
+// records, objects and public material (primary_key, s3_key, host_key).
+var keyQualifiers = map[string]struct{}{}
+
+// joinedKeyWords are one-word key names ending in "key" that hold key
+// material (sshkey, clientkey); others (monkey, hotkey) do not.
+var joinedKeyWords = map[string]struct{}{}
+
+func init() {
+	for _, w := range strings.Fields(`public pub primary foreign sort partition cache idempotency lookup routing
+		index unique hash range row map dict object group dedup dedupe composite natural surrogate join shard
+		bucket s3 prefix message event item entry registry host known authorized kms apt rpm gpg pgp yum repo
+		translation i18n label tag attribute attr metric field column state resource config setting option
+		node dns hot short sub parent child next prev previous first last default task step`) {
+		keyQualifiers[w] = struct{}{}
+	}
+	for _, w := range strings.Fields(`sshkey clientkey tlskey sslkey deploykey licensekey hmackey appkey
+		sharedkey rootkey storagekey servicekey userkey serverkey`) {
+		joinedKeyWords[w] = struct{}{}
+	}
+}
+
 // IsSecret reports whether the value under key is a secret.
 func (kc *keyClassifier) IsSecret(key string) bool {
 	if key == "" {
@@ -87,25 +109,44 @@ func (kc *keyClassifier) IsSecret(key string) bool {
 		return false
 	}
 	var buf [128]byte
-	lowered := lowerInto(buf[:0], key)
-	var words [maxKeyWords][2]int
-	n := splitWords(key, &words)
+	lowered := buf[:0]
+	if len(key) > cap(buf) {
+		lowered = make([]byte, 0, len(key)) // long keys are rare: they may allocate
+	}
+	lowered = lowerInto(lowered, key)
+	var wordBuf [maxKeyWords][2]int
+	words := wordBuf[:0]
+	words = splitWords(key, words)
+	n := len(words)
 	if n == 0 {
 		return false
 	}
-	last := lowered[words[n-1][0]:words[n-1][1]]
+	word := func(i int) []byte { return lowered[words[i][0]:words[i][1]] }
+	last := word(n - 1)
 	if _, ok := metadataWords[string(last)]; ok {
-		return false
-	}
-	if n == 1 {
-		// Alone, these name something else: $PWD is a directory, PASS a result.
-		switch string(last) {
-		case "pwd", "oldpwd", "pass":
+		// secret_id (Vault AppRole) is the credential, not its name.
+		if !(string(last) == "id" && n > 1 && string(word(n-2)) == "secret") {
 			return false
 		}
 	}
-	if string(lowered[words[0][0]:words[0][1]]) == "no" {
+	if n == 1 {
+		// Alone, these name something else: $PWD is a directory.
+		if string(last) == "pwd" || string(last) == "oldpwd" {
+			return false
+		}
+		if _, ok := joinedKeyWords[string(last)]; ok {
+			return true
+		}
+	}
+	if string(word(0)) == "no" {
 		return false // --no-password
+	}
+	// <qualifier>_key: client_key, encryption_key, ssh_key; not public_key,
+	// primary_key, nor "key" alone (loop items, object keys).
+	if (string(last) == "key" || string(last) == "keys") && n > 1 {
+		if _, ok := keyQualifiers[string(word(n-2))]; !ok {
+			return true
+		}
 	}
 	for i := 0; i < n; i++ {
 		w := lowered[words[i][0]:words[i][1]]
@@ -176,14 +217,10 @@ func isUpper(b byte) bool { return 'A' <= b && b <= 'Z' }
 func isDigit(b byte) bool { return '0' <= b && b <= '9' }
 func isAlnum(b byte) bool { return isLower(b) || isUpper(b) || isDigit(b) }
 
-// splitWords splits a key into words at non-alphanumerics and camelCase
-// boundaries (dbPassword, APIKey, AWS_SECRET_ACCESS_KEY), within the first
-// 128 bytes.
-func splitWords(key string, words *[maxKeyWords][2]int) int {
-	if len(key) > 128 {
-		key = key[:128]
-	}
-	n := 0
+// splitWords appends the words of a key, split at non-alphanumerics and
+// camelCase boundaries (dbPassword, APIKey, AWS_SECRET_ACCESS_KEY). Keys of
+// more words than the buffer holds grow it (rare).
+func splitWords(key string, words [][2]int) [][2]int {
 	start := -1
 	for i := 0; i <= len(key); i++ {
 		boundary := i == len(key) || !isAlnum(key[i])
@@ -198,16 +235,27 @@ func splitWords(key string, words *[maxKeyWords][2]int) int {
 			}
 		}
 		if (boundary || camel) && start >= 0 {
-			if n == maxKeyWords {
-				return n
-			}
-			words[n] = [2]int{start, i}
-			n++
+			words = append(words, [2]int{start, i})
 			start = -1
 		}
 		if !boundary && start < 0 {
 			start = i
 		}
 	}
-	return n
+	return words
 }
+
+// defaultKeys is the built-in vocabulary, shared by every caller that has no
+// configured extra keys (the deployer's variable and environment names).
+var defaultKeys = func() *keyClassifier {
+	kc, err := newKeyClassifier(nil)
+	if err != nil {
+		panic(err) // the built-in stems always compile
+	}
+	return kc
+}()
+
+// IsSecretKey reports whether a value under key (an attribute, map key,
+// variable or environment variable name) is a secret, by the built-in
+// vocabulary: the one definition of a secret-looking name in the project.
+func IsSecretKey(key string) bool { return defaultKeys.IsSecret(key) }

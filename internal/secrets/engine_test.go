@@ -62,9 +62,9 @@ func TestSecretKeys(t *testing.T) {
 	e := newEngine(t, Options{ExtraSecretKeys: []string{"Vendor_Blob"}})
 	secret := []string{"password", "db_password", "DB_PASSWORD", "dbPassword", "PGPASSWORD", "api_key", "apiKey", "x-api-key",
 		"APIKey", "Authorization", "set-cookie", "client_secret", "aws_secret_access_key", "ansible_become_pass",
-		"private_key", "token", "github.token", "credentials", "AccountKey", "vendor_blob", "my.vendor_blob.x"}
+		"private_key", "token", "github.token", "credentials", "AccountKey", "vendor_blob", "my.vendor_blob.x", "pass", "PASS", "VAULT_SECRET_ID", "secret_id", "client_key", "ssh_key", "sshKey", "encryption_key", strings.Repeat("x_", 100) + "password"}
 	clean := []string{"", "deployment.id", "service.name", "token_ttl", "password_file", "secret_name", "secretName",
-		"PWD", "pass", "max_tokens", "key", "ssh_key_path", "cicd.pipeline.task.name", "author", "passed", "bypass",
+		"PWD", "max_tokens", "public_key", "primary_key", "secret_arn", "kms_key", "key", "ssh_key_path", "cicd.pipeline.task.name", "author", "passed", "bypass",
 		"password_changed", "auth_type", "no_password", "token_expires_at", "monkey"}
 	for _, k := range secret {
 		assert.True(t, e.IsSecretKey(k), k)

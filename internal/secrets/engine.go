@@ -12,7 +12,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/fastdeploy/otelcol-fastdeploy/processor/secretredactionprocessor/internal/keywords"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/secrets/keywords"
 )
 
 // KeyRuleName names redactions of whole values under secret-looking keys.
