@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestComparisonDoesNotShortCircuit reads Verify's source: MACs must be
+// TestComparisonDoesNotShortCircuit reads anyEqual's source: MACs must be
 // compared with hmac.Equal (constant time), never with bytes.Equal,
 // string equality or an early return inside the loop over candidates, or
 // response timing would reveal how much of a forged MAC was right.
@@ -21,7 +21,7 @@ func TestComparisonDoesNotShortCircuit(t *testing.T) {
 	require.NoError(t, err)
 	var verify *ast.FuncDecl
 	for _, d := range f.Decls {
-		if fn, ok := d.(*ast.FuncDecl); ok && fn.Name.Name == "Verify" {
+		if fn, ok := d.(*ast.FuncDecl); ok && fn.Name.Name == "anyEqual" {
 			verify = fn
 		}
 	}
@@ -32,7 +32,7 @@ func TestComparisonDoesNotShortCircuit(t *testing.T) {
 		case *ast.SelectorExpr:
 			if id, ok := x.X.(*ast.Ident); ok {
 				name := id.Name + "." + x.Sel.Name
-				assert.NotContains(t, []string{"bytes.Equal", "bytes.Compare", "strings.EqualFold"}, name, "variable-time comparison in Verify")
+				assert.NotContains(t, []string{"bytes.Equal", "bytes.Compare", "strings.EqualFold"}, name, "variable-time comparison in anyEqual")
 				if name == "hmac.Equal" {
 					hmacEqual++
 				}
@@ -53,7 +53,22 @@ func TestComparisonDoesNotShortCircuit(t *testing.T) {
 		}
 		return true
 	})
-	assert.Equal(t, 1, hmacEqual, "Verify compares with hmac.Equal")
+	assert.Equal(t, 1, hmacEqual, "anyEqual compares with hmac.Equal")
+
+	// anyEqual is the only place MACs are compared.
+	ast.Inspect(f, func(n ast.Node) bool {
+		if fn, ok := n.(*ast.FuncDecl); ok && fn.Name.Name == "anyEqual" {
+			return false
+		}
+		if sel, ok := n.(*ast.SelectorExpr); ok {
+			if id, ok := sel.X.(*ast.Ident); ok {
+				name := id.Name + "." + sel.Sel.Name
+				assert.NotContains(t, []string{"hmac.Equal", "bytes.Equal", "bytes.Compare", "subtle.ConstantTimeCompare"}, name,
+					"MAC compared outside anyEqual at %s", fset.Position(sel.Pos()))
+			}
+		}
+		return true
+	})
 }
 
 func containsCall(n ast.Node, pkg, name string) bool {

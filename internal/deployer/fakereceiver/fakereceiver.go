@@ -191,7 +191,10 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if len(r.Secret) > 0 {
-		if _, err := signature.Verify(r.Secret, req.Header.Get(signature.Header), body, time.Now(), 5*time.Minute); err != nil {
+		// v2 only, as production.yaml's receiver: a deployer that signed
+		// less than the routing would fail here.
+		v := signature.Verifier{Secret: r.Secret, Tolerance: 5 * time.Minute, V1: signature.V1Refused}
+		if _, err := v.Verify(req.Header.Get(signature.Header), signature.RequestOf(req, body), time.Now()); err != nil {
 			writeError(w, http.StatusUnauthorized, err.Error(), "")
 			return
 		}
