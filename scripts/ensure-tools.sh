@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs, from Debian packages, the real tools the tests run against when
-# they are missing: ansible-playbook (with the ansible.posix collection) and
-# Prometheus (with promtool). Idempotent; needs root or sudo to install.
+# they are missing: ansible-playbook (with the ansible.posix collection),
+# Prometheus (with promtool) and HAProxy. Idempotent; needs root or sudo to install.
 set -euo pipefail
 
 need=()
 command -v ansible-playbook >/dev/null 2>&1 || need+=(ansible)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+# Debian installs haproxy in /usr/sbin, which is not on every PATH.
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=""
@@ -16,5 +18,8 @@ echo "installing ${need[*]} from Debian packages"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-# The Debian package starts a system Prometheus; tests run their own.
-if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
+# The Debian packages start a system Prometheus and HAProxy; tests run their own.
+if command -v systemctl >/dev/null 2>&1; then
+	$sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+	$sudo systemctl disable --now haproxy >/dev/null 2>&1 || true
+fi
