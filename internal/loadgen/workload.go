@@ -250,7 +250,7 @@ func lifecycleRequest(d Deployment, events []map[string]any, commands map[string
 	r := Request{
 		Path:        PathEvents,
 		ContentType: "application/x-ndjson",
-		Header:      http.Header{},
+		Header:      http.Header{"X-Fastdeploy-Deployment": {d.ID}},
 		Body:        ndjson(events),
 		Events:      len(events),
 	}

@@ -29,6 +29,11 @@ const (
 	PathAnsible = "/v1/ansible"
 )
 
+// HeaderDeployment names the deployment of every request, so a load
+// balancer in front of several collectors (config/haproxy/haproxy.cfg)
+// keeps one deployment on one collector without reading the body.
+const HeaderDeployment = "X-Fastdeploy-Deployment"
+
 // Content types.
 const (
 	ContentTypeJSON   = "application/json"
@@ -228,6 +233,9 @@ func (c *Client) attempt(ctx context.Context, req *Request) (time.Duration, erro
 	hr.Header.Set("Content-Type", req.ContentType)
 	if c.cfg.UserAgent != "" {
 		hr.Header.Set("User-Agent", c.cfg.UserAgent)
+	}
+	if req.Deployment != "" {
+		hr.Header.Set(HeaderDeployment, req.Deployment)
 	}
 	for k, v := range req.Header {
 		hr.Header.Set(k, v)

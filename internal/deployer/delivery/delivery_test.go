@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -189,6 +190,24 @@ func TestSendSigns(t *testing.T) {
 	cfg.Secret = []byte("shared-secret")
 	require.NoError(t, newClient(t, cfg).Send(context.Background(), eventReq(t, "d1", 0)))
 	assert.Len(t, rcv.Events(), 1)
+}
+
+// A load balancer places requests by the deployment header: every request
+// names its deployment, and a header the request sets itself wins.
+func TestSendNamesTheDeployment(t *testing.T) {
+	got := make(chan string, 2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get(HeaderDeployment)
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	c := newClient(t, fastConfig(srv.URL))
+	require.NoError(t, c.Send(context.Background(), eventReq(t, "dep-7", 0)))
+	assert.Equal(t, "dep-7", <-got)
+	req := eventReq(t, "dep-7", 1)
+	req.Path, req.Header = PathAnsible, map[string]string{HeaderDeployment: "dep-7b"}
+	require.NoError(t, c.Send(context.Background(), req))
+	assert.Equal(t, "dep-7b", <-got)
 }
 
 func TestShipperBatchesInOrder(t *testing.T) {

@@ -258,6 +258,11 @@ func (r *run) emit(typ string, at time.Time, status string, sr *StepResult) {
 		ev.Deployment.Context = r.o.Context
 	}
 	if typ == deployevent.TypeDeploymentFinished {
+		// The finish carries everything the deployment span needs (start,
+		// service, environment, context), so a collector that never saw
+		// the start, after a failover behind a load balancer, builds the
+		// same span.
+		ev.Deployment.Context = r.o.Context
 		f := at
 		ev.Deployment.Finished = &f
 		ev.Deployment.Status = status

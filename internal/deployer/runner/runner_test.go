@@ -116,7 +116,9 @@ steps:
     command: [echo, "v${release}"]
 `)
 	s, pr := &sink{}, &progress{}
-	res := Run(context.Background(), opts(t, p, s, pr))
+	o := opts(t, p, s, pr)
+	o.Context = map[string]any{"ticket": "OPS-1"}
+	res := Run(context.Background(), o)
 	assert.Equal(t, deployevent.StatusSuccess, res.Status)
 	require.Len(t, res.Steps, 2)
 	trace := deploytrace.DeploymentTraceID("dep-42")
@@ -142,6 +144,13 @@ steps:
 	}
 	assert.Equal(t, []string{"deployment.started", "step.started", "step.finished", "step.started", "step.finished", "deployment.finished"}, types)
 	assert.Equal(t, deployevent.StatusSuccess, evs[5].Deployment.Status)
+	// The finish alone describes the deployment, for a collector that did
+	// not see its start.
+	fin0 := evs[5].Deployment
+	assert.Equal(t, map[string]any{"ticket": "OPS-1"}, fin0.Context)
+	assert.Equal(t, "staging", fin0.Environment)
+	require.NotNil(t, fin0.Started)
+	assert.True(t, fin0.Started.Equal(*evs[0].Deployment.Started))
 	assert.Empty(t, evs[0].Traceparent, "no incoming trace: the receiver derives ids itself")
 	assert.Equal(t, deploytrace.FormatTraceparent(trace, deploytrace.DeploymentSpanID(trace, "dep-42")), evs[1].Traceparent)
 	fin := evs[2].Step
