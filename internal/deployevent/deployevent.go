@@ -68,8 +68,21 @@ type Step struct {
 	Message  string     `json:"message,omitempty"`
 	Command  string     `json:"command,omitempty"`
 	ExitCode *int       `json:"exit_code,omitempty"`
-	PID      *int       `json:"pid,omitempty"`
+	// ExitSignal names the signal that ended the step's process (SIGKILL,
+	// SIGTERM, ...); a killed process has no exit code.
+	ExitSignal string `json:"exit_signal,omitempty"`
+	PID        *int   `json:"pid,omitempty"`
+	// Ignored marks a failure the plan carries on past (continue_on_error):
+	// it does not fail the deployment and is no step failure to count.
+	Ignored bool `json:"ignored,omitempty"`
+	// StderrTail holds the last lines of a step's stderr (and the failed
+	// Ansible task's message), redacted by the deployer, for steps that did
+	// not succeed: the cause, next to the failure.
+	StderrTail string `json:"stderr_tail,omitempty"`
 }
+
+// MaxStderrTail bounds Step.StderrTail in bytes.
+const MaxStderrTail = 4096
 
 // ID is a deployment id. Deployers that number deployments send integers,
 // others strings; both mean the same id.
@@ -147,6 +160,12 @@ func (e *Event) Validate() error {
 		}
 		if len(e.Step.Name) > MaxIDLength {
 			return &FieldError{Field: "step.name", Reason: "longer than 256 bytes"}
+		}
+		if len(e.Step.StderrTail) > MaxStderrTail {
+			return &FieldError{Field: "step.stderr_tail", Reason: "longer than 4096 bytes"}
+		}
+		if len(e.Step.ExitSignal) > 32 {
+			return &FieldError{Field: "step.exit_signal", Reason: "longer than 32 bytes"}
 		}
 		if e.Step.Position < 0 {
 			return &FieldError{Field: "step.position", Reason: "must not be negative"}

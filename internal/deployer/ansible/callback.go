@@ -31,6 +31,11 @@ func ParseCallback(s string) (Callback, error) {
 	return "", fmt.Errorf("unknown ansible callback %q: want %s or %s", s, CallbackBundled, CallbackJSONL)
 }
 
+// RunningPrefix starts the stderr line the bundled plugin prints when a
+// host starts a task ("RUNNING [web1] migrate"), which the deployer shows
+// in its live status line.
+const RunningPrefix = "RUNNING "
+
 // BundledName is the bundled plugin's name, as ANSIBLE_STDOUT_CALLBACK
 // selects it; its file is <name>.py.
 const BundledName = "fastdeploy_json_cb"

@@ -5,14 +5,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -37,8 +39,57 @@ const (
 	ExitTerm      = 143
 )
 
-// Version is set by the build (-ldflags "-X ...cli.Version=...").
-var Version = "dev"
+// Version is set by the build (-ldflags "-X ...cli.Version=..."); empty
+// means the module's build information tells it.
+var Version = ""
+
+// version is the deployer's version: the one the build set, else the
+// module version, else the VCS revision the binary was built from.
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown)"
+	}
+	v := bi.Main.Version
+	var rev string
+	dirty := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if (v == "" || v == "(devel)") && rev != "" {
+		v = "devel-" + rev[:min(12, len(rev))]
+		if dirty {
+			v += "-dirty"
+		}
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	return v
+}
+
+// versionLine is what "fastdeploy version" prints.
+func versionLine() string {
+	line := "fastdeploy " + version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		line += " (" + bi.GoVersion
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.time" {
+				line += ", committed " + s.Value
+			}
+		}
+		line += ")"
+	}
+	return line
+}
 
 // App holds the process's surroundings, so tests can run commands in
 // process.
@@ -117,6 +168,10 @@ func (a *App) Main(args []string) int {
 		fmt.Fprint(a.Stderr, usage)
 		return ExitUsage
 	}
+	if args[0] == "help" && len(args) > 2 {
+		fmt.Fprintf(a.Stderr, "fastdeploy help: want at most one command, got %d\n", len(args)-1)
+		return ExitUsage
+	}
 	switch args[0] {
 	case "run":
 		return a.run(args[1:])
@@ -124,17 +179,25 @@ func (a *App) Main(args []string) int {
 		return a.validate(args[1:])
 	case "flush":
 		return a.flush(args[1:])
-	case "version", "--version":
-		fmt.Fprintln(a.Stdout, "fastdeploy", Version)
+	case "version", "--version", "-version":
+		fmt.Fprintln(a.Stdout, versionLine())
 		return ExitOK
 	case "help", "-h", "--help", "-help":
 		if len(args) > 1 {
-			return a.Main([]string{args[1], "--help"})
+			switch args[1] {
+			case "run", "validate", "flush":
+				return a.Main([]string{args[1], "--help"})
+			case "version", "help":
+				fmt.Fprint(a.Stdout, usage)
+				return ExitOK
+			}
+			fmt.Fprintf(a.Stderr, "fastdeploy help: unknown command %q: want run, validate, flush, version or help\n", args[1])
+			return ExitUsage
 		}
 		fmt.Fprint(a.Stdout, usage)
 		return ExitOK
 	}
-	fmt.Fprintf(a.Stderr, "fastdeploy: unknown command %q\n\n%s", args[0], usage)
+	fmt.Fprintf(a.Stderr, "fastdeploy: unknown command %q: want run, validate, flush, version or help (run \"fastdeploy help\")\n", args[0])
 	return ExitUsage
 }
 
@@ -192,16 +255,20 @@ func (a *App) secret(c *collectorFlags) ([]byte, error) {
 	return []byte(a.Getenv("FASTDEPLOY_SECRET")), nil
 }
 
-func (a *App) client(c *collectorFlags, log *slog.Logger) (*delivery.Client, *delivery.Spool, error) {
+func (a *App) client(c *collectorFlags, tracing *httpTracing) (*delivery.Client, *delivery.Spool, error) {
 	secret, err := a.secret(c)
 	if err != nil {
 		return nil, nil, err
 	}
 	cfg := delivery.DefaultConfig(c.url)
 	cfg.HTTPClient = a.HTTPClient
+	if tracing != nil {
+		cfg.HTTPClient = tracing.client
+		cfg.RequestContext = tracing.requestCtx
+	}
 	cfg.Secret = secret
 	cfg.MaxWait = c.timeout
-	cfg.UserAgent = "fastdeploy/" + Version
+	cfg.UserAgent = "fastdeploy/" + version()
 	client, err := delivery.NewClient(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -213,15 +280,67 @@ func (a *App) client(c *collectorFlags, log *slog.Logger) (*delivery.Client, *de
 	return client, spool, nil
 }
 
-func newFlagSet(name string, out io.Writer, help string) *flag.FlagSet {
+// command is one subcommand's flags and help.
+type command struct {
+	name string
+	help string
+	fs   *flag.FlagSet
+}
+
+func newCommand(name, help string) *command {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.Usage = func() {
-		fmt.Fprint(out, help)
-		fmt.Fprintln(out, "\nFlags:")
-		fs.PrintDefaults()
+	// Parse errors and help are printed by parse, each where it belongs.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return &command{name: name, help: help, fs: fs}
+}
+
+// printHelp writes the command's help, and its flags when it has any.
+func (c *command) printHelp(w io.Writer) {
+	fmt.Fprint(w, c.help)
+	n := 0
+	c.fs.VisitAll(func(*flag.Flag) { n++ })
+	if n == 0 {
+		return
 	}
-	return fs
+	fmt.Fprintln(w, "\nFlags:")
+	c.fs.SetOutput(w)
+	c.fs.PrintDefaults()
+	c.fs.SetOutput(io.Discard)
+}
+
+// parse reads flags anywhere among the arguments, before or after the
+// operands, as most command lines allow; "--" ends the flags. It returns
+// the operands, or the exit code when the command is done (help shown, or
+// a usage error explained).
+func (a *App) parse(c *command, args []string) ([]string, int, bool) {
+	var operands []string
+	for {
+		err := c.fs.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			c.printHelp(a.Stdout)
+			return nil, ExitOK, false
+		}
+		if err != nil {
+			a.usageError(c, err.Error())
+			return nil, ExitUsage, false
+		}
+		rest := c.fs.Args()
+		consumed := len(args) - len(rest)
+		if consumed > 0 && args[consumed-1] == "--" {
+			return append(operands, rest...), 0, true
+		}
+		if len(rest) == 0 {
+			return operands, 0, true
+		}
+		operands = append(operands, rest[0])
+		args = rest[1:]
+	}
+}
+
+// usageError says what is wrong in one line and where the help is.
+func (a *App) usageError(c *command, msg string) {
+	fmt.Fprintf(a.Stderr, "fastdeploy %s: %s\nRun \"fastdeploy help %s\" for its flags and usage.\n", c.name, msg, c.name)
 }
 
 const runHelp = `Usage: fastdeploy run [flags] PLAN.yaml
@@ -236,7 +355,8 @@ group and reports the deployment cancelled.
 ` + planHelp
 
 func (a *App) run(args []string) int {
-	fs := newFlagSet("run", a.Stderr, runHelp)
+	cmd := newCommand("run", runHelp)
+	fs := cmd.fs
 	var c collectorFlags
 	a.addCollectorFlags(fs, &c)
 	vars, secretVars := kv{}, kv{}
@@ -247,22 +367,29 @@ func (a *App) run(args []string) int {
 	logFormat := fs.String("log-format", envOr(a.Getenv, "FASTDEPLOY_LOG_FORMAT", "text"), "log format on stderr: text or json (env FASTDEPLOY_LOG_FORMAT)")
 	logLevel := fs.String("log-level", "", "log level: debug (includes step output), info, warn, error (default info for json, warn for text, whose story the progress tells)")
 	depID := fs.String("deployment-id", a.Getenv("FASTDEPLOY_DEPLOYMENT_ID"), "deployment id (default: generated); reuse one to resume its trace")
-	user := fs.String("user", envOr(a.Getenv, "USER", "unknown"), "user named in the events")
+	user := fs.String("user", a.loginUser(), "user named in the events; the default is the login user")
+	traceURL := fs.String("trace-url", a.Getenv("FASTDEPLOY_TRACE_URL"), "base URL of a trace UI, e.g. Jaeger's http://127.0.0.1:16686: the summary links the trace as BASE/trace/ID, or replaces {trace_id} in it (env FASTDEPLOY_TRACE_URL)")
+	revision := fs.String("revision", a.Getenv("FASTDEPLOY_REVISION"), "deployed VCS revision (default: the plan's revision, else HEAD when the plan's directory is a git checkout) (env FASTDEPLOY_REVISION)")
+	revisionTime := fs.String("revision-time", a.Getenv("FASTDEPLOY_REVISION_TIME"), "commit time of the revision, RFC 3339, for DORA lead time (default: the plan's revision_time, else read from git) (env FASTDEPLOY_REVISION_TIME)")
+	traceHTTP := fs.Bool("trace-http", a.Getenv("FASTDEPLOY_TRACE_HTTP") == "true", "trace the deployer's own HTTP calls to the collector as client spans in the deployment's trace, sent to the collector's OTLP/HTTP endpoint (--otlp-endpoint) (env FASTDEPLOY_TRACE_HTTP=true)")
+	otlpEndpoint := fs.String("otlp-endpoint", envOr(a.Getenv, "OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"), "OTLP/HTTP endpoint for --trace-http (env OTEL_EXPORTER_OTLP_ENDPOINT)")
 	origin := fs.String("origin", "cli", "origin named in the events, e.g. cli, github")
 	progressMode := fs.String("progress", "auto", "progress display: auto, live or plain")
 	killGrace := fs.Duration("kill-grace", 5*time.Second, "time between SIGTERM and SIGKILL of a stopped step's process group")
 	ansibleBin := fs.String("ansible-playbook", "ansible-playbook", "ansible-playbook binary for ansible steps")
 	ansibleCallback := fs.String("ansible-callback", envOr(a.Getenv, "FASTDEPLOY_ANSIBLE_CALLBACK", string(ansible.CallbackBundled)),
 		"stdout callback of ansible steps: fastdeploy (the bundled json_cb plugin) or jsonl (Ansible's ansible.posix.jsonl) (env FASTDEPLOY_ANSIBLE_CALLBACK)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
-		}
-		return ExitUsage
+	operands, code, ok := a.parse(cmd, args)
+	if !ok {
+		return code
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(a.Stderr, "fastdeploy run: want exactly one plan file")
-		fs.Usage()
+	switch len(operands) {
+	case 1:
+	case 0:
+		a.usageError(cmd, "missing the plan file: fastdeploy run [flags] PLAN.yaml [flags]")
+		return ExitUsage
+	default:
+		a.usageError(cmd, fmt.Sprintf("want one plan file, got %d: %s (a flag's value with a space? write --var name=value)", len(operands), strings.Join(operands, " ")))
 		return ExitUsage
 	}
 	callback, err := ansible.ParseCallback(*ansibleCallback)
@@ -270,7 +397,7 @@ func (a *App) run(args []string) int {
 		fmt.Fprintln(a.Stderr, "fastdeploy run: --ansible-callback:", err)
 		return ExitUsage
 	}
-	planPath := fs.Arg(0)
+	planPath := operands[0]
 	p, err := plan.Load(planPath)
 	if err != nil {
 		fmt.Fprintln(a.Stderr, err)
@@ -284,6 +411,9 @@ func (a *App) run(args []string) int {
 		overrides[k] = v
 	}
 	values, err := p.Resolve(overrides)
+	if err == nil {
+		err = requiredNotEmpty(p, values)
+	}
 	if err != nil {
 		fmt.Fprintln(a.Stderr, "fastdeploy run:", err)
 		return ExitUsage
@@ -318,7 +448,7 @@ func (a *App) run(args []string) int {
 	if live && a.Terminal {
 		logOut = printer // share the terminal with the status line
 	}
-	log, err := logging.New(logOut, *logFormat, level, masker)
+	log, err := logging.NewLogger(logOut, logging.Options{Format: *logFormat, Level: level, Masker: masker, ServiceVersion: version()})
 	if err != nil {
 		fmt.Fprintln(a.Stderr, "fastdeploy run:", err)
 		return ExitUsage
@@ -331,17 +461,33 @@ func (a *App) run(args []string) int {
 		return ExitUsage
 	}
 	log = log.With("deployment.id", *depID)
+	rev, err := resolveRevision(planPath, p, *revision, *revisionTime)
+	if err != nil {
+		fmt.Fprintln(a.Stderr, "fastdeploy run:", err)
+		return ExitUsage
+	}
 	if *dryRun {
-		a.printPlan(p, planPath, values, masker)
+		a.printPlan(p, planPath, values, masker, rev)
 		return ExitOK
 	}
+	printer.TraceURL = traceLink(*traceURL)
 
 	var sink runner.Sink
 	var shipper *delivery.Shipper
 	var spool *delivery.Spool
 	var client *delivery.Client
 	if !*offline {
-		client, spool, err = a.client(&c, log)
+		var tracing *httpTracing
+		if *traceHTTP {
+			traceID, spanID := runner.TraceOf(*depID, a.Getenv("TRACEPARENT"))
+			if tracing, err = newHTTPTracing(*otlpEndpoint, *depID, traceID, spanID, log); err != nil {
+				fmt.Fprintln(a.Stderr, "fastdeploy run:", err)
+				return ExitUsage
+			}
+			// Runs after the shipper's Close below: the last spans go too.
+			defer tracing.shutdown()
+		}
+		client, spool, err = a.client(&c, tracing)
 		if err != nil {
 			fmt.Fprintln(a.Stderr, "fastdeploy run:", err)
 			return ExitUsage
@@ -398,15 +544,35 @@ func (a *App) run(args []string) int {
 	}
 	res := runner.Run(ctx, runner.Options{
 		Plan: p, PlanPath: planPath, Vars: values, DeploymentID: *depID, User: *user, Origin: *origin,
-		Parent:  a.Getenv("TRACEPARENT"),
-		Context: map[string]any{"plan": planPath, "host": host, "vars": ctxVars, "deployer": "fastdeploy " + Version},
-		Sink:    sink, Logger: log, Progress: printer, Masker: masker, KillGrace: *killGrace,
+		Parent:   a.Getenv("TRACEPARENT"),
+		Context:  map[string]any{"plan": planPath, "host": host, "vars": ctxVars, "deployer": "fastdeploy " + version()},
+		Revision: rev.revision, RevisionTime: rev.timePtr(),
+		Sink: sink, Logger: log, Progress: printer, Masker: masker, KillGrace: *killGrace,
 		AnsiblePlaybook: *ansibleBin, AnsibleCallback: callback,
 	})
 
 	if shipper != nil {
 		closeCtx, cancelClose := context.WithTimeout(deliverCtx, c.timeout)
+		closed := make(chan struct{})
+		announced := make(chan struct{})
+		go func() {
+			defer close(announced)
+			// A pause after the summary is explained, so a hanging
+			// collector does not make a silent deployer.
+			t := time.NewTimer(waitAnnounceAfter)
+			defer t.Stop()
+			select {
+			case <-closed:
+			case <-t.C:
+				if n := shipper.Pending(); n > 0 {
+					log.Warn(fmt.Sprintf("waiting up to %s for the collector to take %s; Ctrl-C spools them now",
+						c.timeout-waitAnnounceAfter, runner.Plural(n, "request")), "event.action", "delivery.wait")
+				}
+			}
+		}()
 		st := shipper.Close(closeCtx)
+		close(closed)
+		<-announced
 		cancelClose()
 		stopDelivery()
 		old := <-oldFlushed
@@ -458,19 +624,68 @@ func secretValues(p *plan.Plan, values map[string]string, secretVars kv, getenv 
 	return out
 }
 
+// waitAnnounceAfter is how long the end-of-run wait for the collector
+// goes unannounced.
+const waitAnnounceAfter = time.Second
+
+// requiredNotEmpty refuses required variables given an empty value: a
+// required secret passed as --var db_password= is a mistake, not a value.
+func requiredNotEmpty(p *plan.Plan, values map[string]string) error {
+	var errs []error
+	for _, v := range p.Vars {
+		if v.Required && values[v.Name] == "" {
+			errs = append(errs, fmt.Errorf("variable %s is required and was given an empty value", v.Name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// loginUser is the user the events name by default: $USER, else the
+// account the process runs as, else $LOGNAME.
+func (a *App) loginUser() string {
+	if u := a.Getenv("USER"); u != "" {
+		return u
+	}
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return envOr(a.Getenv, "LOGNAME", "unknown")
+}
+
+// traceLink builds the summary's link to a trace UI: {trace_id} in the
+// base is replaced, else Jaeger's /trace/ID is appended.
+func traceLink(base string) func(string) string {
+	if base == "" {
+		return nil
+	}
+	return func(id string) string {
+		if strings.Contains(base, "{trace_id}") {
+			return strings.ReplaceAll(base, "{trace_id}", id)
+		}
+		return strings.TrimRight(base, "/") + "/trace/" + id
+	}
+}
+
 func newDeploymentID() string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
-func (a *App) printPlan(p *plan.Plan, path string, values map[string]string, m *mask.Masker) {
+func (a *App) printPlan(p *plan.Plan, path string, values map[string]string, m *mask.Masker, rev revisionInfo) {
 	w := a.Stdout
 	fmt.Fprintf(w, "plan %s: deploy %s to %s", path, p.Service, p.Environment)
-	if p.Revision != "" {
-		fmt.Fprintf(w, " at %s", p.Revision)
+	if rev.revision != "" {
+		fmt.Fprintf(w, " at %s", rev.revision)
+		if rev.time != nil {
+			fmt.Fprintf(w, " (committed %s)", rev.time.UTC().Format(time.RFC3339))
+		}
 	}
-	fmt.Fprintf(w, ", %d steps (dry run: nothing is executed)\n", len(p.Steps))
+	fmt.Fprintf(w, ", %s (dry run: nothing is executed)\n", runner.Plural(len(p.Steps), "step"))
+	if p.Timeout > 0 {
+		fmt.Fprintf(w, "timeout: %s\n", p.Timeout)
+	}
+	secretValue := func(name, v string) string { return m.Value(name, v, plan.LooksSecret) }
 	if len(values) > 0 {
 		names := make([]string, 0, len(values))
 		for k := range values {
@@ -479,9 +694,19 @@ func (a *App) printPlan(p *plan.Plan, path string, values map[string]string, m *
 		sort.Strings(names)
 		fmt.Fprintln(w, "vars:")
 		for _, k := range names {
-			fmt.Fprintf(w, "  %s=%s\n", k, m.Value(k, values[k], plan.LooksSecret))
+			fmt.Fprintf(w, "  %s=%s\n", k, secretValue(k, values[k]))
 		}
 	}
+	printEnv := func(indent string, env []plan.EnvVar) {
+		if len(env) == 0 {
+			return
+		}
+		fmt.Fprintln(w, indent+"env:")
+		for _, e := range env {
+			fmt.Fprintf(w, "%s  %s=%s\n", indent, e.Name, secretValue(e.Name, plan.Expand(e.Value, values)))
+		}
+	}
+	printEnv("", p.Env)
 	for i, s := range p.Steps {
 		var what string
 		switch s.Kind() {
@@ -498,6 +723,12 @@ func (a *App) printPlan(p *plan.Plan, path string, values map[string]string, m *
 			if s.Ansible.Inventory != "" {
 				what += " -i " + plan.Expand(s.Ansible.Inventory, values)
 			}
+			if s.Ansible.Limit != "" {
+				what += " --limit " + plan.Expand(s.Ansible.Limit, values)
+			}
+			if len(s.Ansible.Args) > 0 {
+				what += " " + strings.Join(s.Ansible.Args, " ")
+			}
 		}
 		extra := ""
 		if s.Timeout > 0 {
@@ -506,7 +737,28 @@ func (a *App) printPlan(p *plan.Plan, path string, values map[string]string, m *
 		if s.ContinueOnError {
 			extra += " [continue on error]"
 		}
+		if s.Dir != "" {
+			extra += " [dir " + plan.Expand(s.Dir, values) + "]"
+		}
 		fmt.Fprintf(w, "%d. %s: %s%s\n", i+1, s.Name, m.String(what), extra)
+		printEnv("   ", s.Env)
+		if s.Ansible != nil && len(s.Ansible.ExtraVars) > 0 {
+			fmt.Fprintln(w, "   extra_vars:")
+			names := make([]string, 0, len(s.Ansible.ExtraVars))
+			for k := range s.Ansible.ExtraVars {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			for _, k := range names {
+				v := plan.ExpandAny(s.Ansible.ExtraVars[k], values)
+				text, ok := v.(string)
+				if !ok {
+					b, _ := json.Marshal(v)
+					text = string(b)
+				}
+				fmt.Fprintf(w, "     %s=%s\n", k, m.String(secretValue(k, text)))
+			}
+		}
 	}
 }
 
@@ -517,26 +769,24 @@ Exit status 0 when all plans are valid, 2 otherwise.
 ` + planHelp
 
 func (a *App) validate(args []string) int {
-	fs := newFlagSet("validate", a.Stderr, validateHelp)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
-		}
+	cmd := newCommand("validate", validateHelp)
+	paths, code, ok := a.parse(cmd, args)
+	if !ok {
+		return code
+	}
+	if len(paths) == 0 {
+		a.usageError(cmd, "missing the plan files: fastdeploy validate PLAN.yaml...")
 		return ExitUsage
 	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return ExitUsage
-	}
-	code := ExitOK
-	for _, path := range fs.Args() {
+	code = ExitOK
+	for _, path := range paths {
 		p, err := plan.Load(path)
 		if err != nil {
 			fmt.Fprintln(a.Stderr, err)
 			code = ExitUsage
 			continue
 		}
-		fmt.Fprintf(a.Stdout, "%s: valid, %d steps\n", path, len(p.Steps))
+		fmt.Fprintf(a.Stdout, "%s: valid, %s\n", path, runner.Plural(len(p.Steps), "step"))
 	}
 	return code
 }
@@ -550,17 +800,18 @@ spool is empty afterwards, 1 when events remain.
 `
 
 func (a *App) flush(args []string) int {
-	fs := newFlagSet("flush", a.Stderr, flushHelp)
+	cmd := newCommand("flush", flushHelp)
 	var c collectorFlags
-	a.addCollectorFlags(fs, &c)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
-		}
+	a.addCollectorFlags(cmd.fs, &c)
+	operands, code, ok := a.parse(cmd, args)
+	if !ok {
+		return code
+	}
+	if len(operands) > 0 {
+		a.usageError(cmd, "takes no operands, got "+strings.Join(operands, " "))
 		return ExitUsage
 	}
-	log, _ := logging.New(a.Stderr, "text", slog.LevelInfo, mask.New())
-	client, spool, err := a.client(&c, log)
+	client, spool, err := a.client(&c, nil)
 	if err != nil {
 		fmt.Fprintln(a.Stderr, "fastdeploy flush:", err)
 		return ExitUsage

@@ -50,20 +50,37 @@ func TestHelp(t *testing.T) {
 	}
 	r = runApp(t, nil, nil, "help", "run")
 	assert.Equal(t, ExitOK, r.code)
-	for _, want := range []string{"-collector-url", "-secret-file", "-var", "-secret-var", "-dry-run", "-log-format", "-delivery-timeout", "Plan format", "continue_on_error"} {
-		assert.Contains(t, r.stderr, want)
+	assert.Empty(t, r.stderr, "help goes to stdout, like fastdeploy help")
+	for _, want := range []string{"-collector-url", "-secret-file", "-var", "-secret-var", "-dry-run", "-log-format", "-delivery-timeout", "-trace-url", "-revision-time", "Plan format", "continue_on_error"} {
+		assert.Contains(t, r.stdout, want)
 	}
+	assert.Equal(t, r.stdout[:200], runApp(t, nil, nil, "run", "--help").stdout[:200])
+	r = runApp(t, nil, nil, "help", "validate")
+	assert.Equal(t, ExitOK, r.code)
+	assert.NotContains(t, r.stdout, "Flags:", "validate has no flags: no empty Flags: section")
+	r = runApp(t, nil, nil, "help", "flush")
+	assert.Contains(t, r.stdout, "Flags:")
+	assert.Contains(t, r.stdout, "-spool-dir")
+	r = runApp(t, nil, nil, "help", "deploy")
+	assert.Equal(t, ExitUsage, r.code)
+	assert.Contains(t, r.stderr, `unknown command "deploy"`)
 	assert.Equal(t, ExitUsage, runApp(t, nil, nil).code)
 	assert.Equal(t, ExitUsage, runApp(t, nil, nil, "deploy").code)
 	assert.Equal(t, ExitUsage, runApp(t, nil, nil, "run").code)
 	assert.Equal(t, ExitUsage, runApp(t, nil, nil, "run", "--log-format", "xml", "--offline", filepath.Join(plansDir, "shell.yaml")).code)
-	assert.Equal(t, ExitOK, runApp(t, nil, nil, "version").code)
+	r = runApp(t, nil, nil, "version")
+	assert.Equal(t, ExitOK, r.code)
+	assert.Regexp(t, `^fastdeploy \S+ \(go1\.`, r.stdout)
+	assert.NotContains(t, r.stdout, "dev\n")
 }
 
 func TestValidate(t *testing.T) {
 	r := runApp(t, nil, nil, "validate", filepath.Join(plansDir, "shell.yaml"), filepath.Join(plansDir, "invalid.yaml"))
 	assert.Equal(t, ExitUsage, r.code)
 	assert.Contains(t, r.stdout, "shell.yaml: valid, 3 steps")
+	one := filepath.Join(t.TempDir(), "one.yaml")
+	require.NoError(t, os.WriteFile(one, []byte("service: a\nenvironment: b\nsteps: [{name: x, run: 'true'}]\n"), 0o600))
+	assert.Equal(t, one+": valid, 1 step\n", runApp(t, nil, nil, "validate", one).stdout)
 	assert.Equal(t, strings.Join([]string{
 		plansDir + "/invalid.yaml:5: steps[0]: has run and command: give only one of run, command or ansible",
 		plansDir + `/invalid.yaml:9: steps[1].timeout: must be a positive duration such as 90s or 5m, got "soon"`,
@@ -99,7 +116,7 @@ func TestRunDeliversEveryEventAndExitCodes(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
 		var m map[string]any
 		require.NoError(t, json.Unmarshal([]byte(line), &m), line)
-		assert.Equal(t, "shell-1", m["deployment.id"], line)
+		assert.Equal(t, "shell-1", m["labels"].(map[string]any)["deployment_id"], line)
 		assert.Contains(t, m, "@timestamp")
 		assert.Contains(t, m, "log.level")
 	}

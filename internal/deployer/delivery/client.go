@@ -115,6 +115,10 @@ type Config struct {
 	// OnRetry, when set, is told about each failed attempt that will be
 	// retried (for logs and statistics).
 	OnRetry func(req *Request, attempt int, wait time.Duration, err error)
+	// RequestContext, when set, derives each attempt's context from the
+	// request (the deployer uses it to parent its HTTP client spans on the
+	// request's deployment span).
+	RequestContext func(ctx context.Context, req *Request) context.Context
 	// jitter returns a value in [0, 1); tests fix it.
 	jitter func() float64
 	// now tells the time for signatures; tests fix it.
@@ -224,6 +228,9 @@ func (c *Client) attempt(ctx context.Context, req *Request) (time.Duration, erro
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.AttemptTimeout)
 		defer cancel()
+	}
+	if c.cfg.RequestContext != nil {
+		ctx = c.cfg.RequestContext(ctx, req)
 	}
 	body := []byte(req.Body)
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.Endpoint+req.Path, bytes.NewReader(body))

@@ -3,9 +3,12 @@ package delivery
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -57,6 +60,7 @@ type Shipper struct {
 	down      bool
 	lastProbe time.Time
 	spooled   map[string]bool // deployments with a spool file from this run
+	inflight  int             // requests taken from the queue, not yet settled
 }
 
 // NewShipper starts a shipper. Close must be called.
@@ -80,7 +84,9 @@ func NewShipper(c *Client, spool *Spool, opts ShipperOptions) *Shipper {
 		s.mu.Lock()
 		s.stats.Retries++
 		s.mu.Unlock()
-		s.log.Warn("collector delivery failed, retrying", "attempt", attempt, "retry_in_ms", wait.Milliseconds(), "error", err.Error(), "path", req.Path)
+		// One short line per retry: the reason, not the whole error chain.
+		s.log.Warn(fmt.Sprintf("collector %s; retry %d in %s", ShortReason(err), attempt, wait.Round(time.Millisecond)),
+			"event.action", "delivery.retry", "url.path", req.Path)
 		if prev != nil {
 			prev(req, attempt, wait, err)
 		}
@@ -129,12 +135,22 @@ func (s *Shipper) Close(ctx context.Context) Stats {
 	return s.stats
 }
 
+// Pending counts the requests not yet delivered or spooled.
+func (s *Shipper) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) + s.inflight
+}
+
 func (s *Shipper) run() {
 	defer close(s.done)
 	for {
 		batch, last := s.next()
 		if len(batch) > 0 {
 			s.deliver(batch)
+			s.mu.Lock()
+			s.inflight = 0
+			s.mu.Unlock()
 		}
 		if last {
 			s.finalProbe()
@@ -155,6 +171,7 @@ func (s *Shipper) next() ([]*Request, bool) {
 			}
 			batch := s.queue[:n:n]
 			s.queue = s.queue[n:]
+			s.inflight = n
 			s.mu.Unlock()
 			return batch, false
 		}
@@ -242,7 +259,7 @@ func (s *Shipper) deliver(parts []*Request) {
 		s.stats.Rejected += req.Items
 		s.mu.Unlock()
 	default:
-		s.log.Warn("collector unreachable; spooling events", "error", err.Error(), "spool", s.spool.Dir())
+		s.log.Warn("collector "+ShortReason(err)+"; spooling events until it is back", "error.message", err.Error(), "file.path", s.spool.Dir())
 		s.markDown()
 		s.spoolReq(req)
 	}
@@ -312,4 +329,31 @@ func (s *Shipper) spoolReq(req *Request) {
 	s.stats.Spooled += req.Items
 	s.spooled[req.Deployment] = true
 	s.mu.Unlock()
+}
+
+// ShortReason says in a few words why a delivery attempt failed:
+// "refused the connection", "did not answer in time", "answered 503 ...".
+func ShortReason(err error) string {
+	var netErr net.Error
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused the connection"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "closed the connection"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return "did not answer in time"
+	case errors.As(err, &dnsErr):
+		return "host name did not resolve"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "is unreachable"
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "collector answered "); i >= 0 {
+		return "answered " + strings.TrimPrefix(msg[i:], "collector answered ")
+	}
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	return "failed: " + msg
 }

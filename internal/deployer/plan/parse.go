@@ -61,6 +61,8 @@ func Parse(file string, data []byte) (*Plan, error) {
 			plan.Environment = p.str(v, key)
 		case "revision":
 			plan.Revision = p.str(v, key)
+		case "revision_time":
+			plan.RevisionTime = p.timestamp(v, key)
 		case "timeout":
 			plan.Timeout = p.duration(v, key)
 		case "env":
@@ -70,7 +72,7 @@ func Parse(file string, data []byte) (*Plan, error) {
 		case "steps":
 			stepsNode = v
 		default:
-			p.fail(k, key, "unknown field (want service, environment, revision, timeout, env, vars, steps)")
+			p.fail(k, key, "unknown field (want service, environment, revision, revision_time, timeout, env, vars, steps)")
 		}
 	})
 	if plan.Service == "" {
@@ -157,6 +159,20 @@ func (p *parser) str(n *yaml.Node, field string) string {
 		return ""
 	}
 	return n.Value
+}
+
+// timestamp reads an RFC 3339 time with its zone.
+func (p *parser) timestamp(n *yaml.Node, field string) *time.Time {
+	s := p.str(n, field)
+	if s == "" {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		p.fail(n, field, "must be an RFC 3339 time with zone such as 2026-11-27T10:00:00Z, got %q", s)
+		return nil
+	}
+	return &t
 }
 
 func (p *parser) boolean(n *yaml.Node, field string) bool {

@@ -21,6 +21,8 @@ type Plan struct {
 	Service     string
 	Environment string
 	Revision    string
+	// RevisionTime is the commit time of Revision, when the plan says it.
+	RevisionTime *time.Time
 	// Timeout bounds the whole deployment; zero means none.
 	Timeout time.Duration
 	Env     []EnvVar

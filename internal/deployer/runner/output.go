@@ -67,6 +67,7 @@ type ansibleForwarder struct {
 	position int
 	step     *plan.Step
 	reader   *ansible.Reader // used by the stdout writer alone
+	tail     *tailBuffer     // the step's stderr tail
 
 	mu      sync.Mutex
 	lines   []string
@@ -75,6 +76,12 @@ type ansibleForwarder struct {
 }
 
 func (f *ansibleForwarder) line(raw string) {
+	if f.r.o.AnsibleCallback == ansible.CallbackJSONL {
+		// jsonl announces each task as it starts.
+		if l, ok := ansible.Parse([]byte(raw)); ok && (l.Event == "v2_playbook_on_task_start" || l.Event == "v2_playbook_on_handler_task_start") {
+			f.r.activity(f.position, "TASK "+f.r.o.Masker.String(l.Task))
+		}
+	}
 	out, ok := f.reader.Read([]byte(raw))
 	if !ok {
 		f.r.output(f.position, "stdout", raw)
@@ -99,11 +106,17 @@ func (f *ansibleForwarder) line(raw string) {
 // stderrLine shows the bundled plugin's recap as Ansible output, and the
 // rest of stderr (warnings, errors) as such.
 func (f *ansibleForwarder) stderrLine(raw string) {
-	stream := "stderr"
-	if strings.HasPrefix(raw, "RECAP ") {
-		stream = "ansible"
+	// The bundled plugin announces each host's start of a task, for the
+	// live status line only.
+	if running, ok := strings.CutPrefix(raw, ansible.RunningPrefix); ok {
+		f.r.activity(f.position, "TASK "+f.r.o.Masker.String(running))
+		return
 	}
-	f.r.output(f.position, stream, raw)
+	if strings.HasPrefix(raw, "RECAP ") {
+		f.r.output(f.position, "ansible", raw)
+		return
+	}
+	f.tail.add(f.r.output(f.position, "stderr", raw))
 }
 
 // flush hands the collected lines to the sink: headers name the deployment

@@ -20,6 +20,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployer/ansible"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployer/delivery"
@@ -43,6 +46,12 @@ type Progress interface {
 	Finished(r Result)
 }
 
+// ActivityReporter is a Progress that also shows what a step is doing
+// right now (the running Ansible task and host).
+type ActivityReporter interface {
+	Activity(position int, text string)
+}
+
 // Options configure one run.
 type Options struct {
 	Plan         *plan.Plan
@@ -56,6 +65,10 @@ type Options struct {
 	Parent string
 	// Context is the deployment's free-form context sent with events.
 	Context map[string]any
+	// Revision is the deployed VCS revision; empty means the plan's.
+	// RevisionTime is its commit time, from which DORA lead time runs.
+	Revision     string
+	RevisionTime *time.Time
 
 	Sink     Sink
 	Logger   *slog.Logger
@@ -81,10 +94,25 @@ type StepResult struct {
 	Started  time.Time
 	Duration time.Duration
 	ExitCode *int
-	PID      *int
-	Command  string
-	Message  string
+	// Signal names the signal that ended the process (SIGKILL, ...).
+	Signal  string
+	PID     *int
+	Command string
+	Message string
+	// Ignored is set on a failure the plan carries on past
+	// (continue_on_error).
+	Ignored bool
+	// NotRun is set on steps that never started (skipped, or cancelled
+	// before their turn).
+	NotRun bool
+	// StderrTail is the last lines of the step's stderr, masked, kept for
+	// steps that did not succeed.
+	StderrTail []string
 }
+
+// Failed reports whether the step failed the deployment (an ignored
+// failure does not).
+func (s StepResult) Failed() bool { return deployevent.IsFailure(s.State) && !s.Ignored }
 
 // Result is the outcome of a deployment.
 type Result struct {
@@ -94,6 +122,18 @@ type Result struct {
 	Started      time.Time
 	Finished     time.Time
 	Steps        []StepResult
+}
+
+// FailedStep is the step that ended the deployment: the first that failed
+// it, or the one cancelled while running; nil when none did.
+func (r Result) FailedStep() *StepResult {
+	for i := range r.Steps {
+		s := &r.Steps[i]
+		if s.Failed() || (s.State == deployevent.StatusCancelled && !s.NotRun) {
+			return s
+		}
+	}
+	return nil
 }
 
 // Run executes the plan. Cancelling ctx (Ctrl-C) stops the running step's
@@ -115,18 +155,21 @@ func Run(ctx context.Context, o Options) Result {
 	if o.Environ == nil {
 		o.Environ = os.Environ()
 	}
+	if o.Revision == "" {
+		o.Revision = o.Plan.Revision
+	}
 	r := &run{o: o, p: o.Plan}
-	r.trace = deploytrace.DeploymentTraceID(o.DeploymentID)
 	if o.Parent != "" {
-		if t, _, err := deploytrace.ParseTraceparent(o.Parent); err == nil {
-			r.trace = t
-		} else {
-			o.Logger.Warn("ignoring invalid TRACEPARENT", "error", err.Error())
+		if _, _, err := deploytrace.ParseTraceparent(o.Parent); err != nil {
+			o.Logger.Warn("ignoring invalid TRACEPARENT", "error.message", err.Error())
 			r.o.Parent = ""
 		}
 	}
-	r.depSpan = deploytrace.DeploymentSpanID(r.trace, o.DeploymentID)
+	r.trace, r.depSpan = TraceOf(o.DeploymentID, r.o.Parent)
 	r.log = o.Logger.With("deployment.id", o.DeploymentID, "trace.id", r.trace.String())
+	if o.RevisionTime != nil {
+		r.revisionTime = o.RevisionTime
+	}
 	return r.run(ctx)
 }
 
@@ -137,6 +180,8 @@ type run struct {
 	depSpan deploytrace.SpanID
 	log     *slog.Logger
 	started time.Time
+	// revisionTime is the commit time of the plan's revision, when known.
+	revisionTime *time.Time
 }
 
 func (r *run) run(ctx context.Context) Result {
@@ -149,22 +194,23 @@ func (r *run) run(ctx context.Context) Result {
 		defer cancel()
 	}
 	r.emit(deployevent.TypeDeploymentStarted, r.started, "", nil)
-	r.log.Info(fmt.Sprintf("deployment of %s to %s started, %d steps", r.p.Service, r.p.Environment, len(r.p.Steps)),
-		"span.id", r.depSpan.String(), "labels", map[string]string{"service": r.p.Service, "environment": r.p.Environment})
+	r.log.Info(fmt.Sprintf("deployment of %s to %s started, %s", r.p.Service, r.p.Environment, Plural(len(r.p.Steps), "step")),
+		"span.id", r.depSpan.String(), "event.action", deployevent.TypeDeploymentStarted,
+		"labels", map[string]string{"service": r.p.Service, "environment": r.p.Environment})
 
 	status := deployevent.StatusSuccess
+	failedAt := ""
 	for i := range r.p.Steps {
 		step := &r.p.Steps[i]
-		if status != deployevent.StatusSuccess {
-			res.Steps = append(res.Steps, r.skip(i, step))
-			continue
-		}
-		if err := depCtx.Err(); err != nil {
+		if status == deployevent.StatusSuccess && depCtx.Err() != nil {
 			status = stopStatus(ctx, depCtx)
-			res.Steps = append(res.Steps, r.skip(i, step))
+		}
+		if status != deployevent.StatusSuccess {
+			res.Steps = append(res.Steps, r.skip(i, step, status, failedAt))
 			continue
 		}
 		sr := r.step(ctx, depCtx, i, step)
+		failedAt = sr.Name
 		res.Steps = append(res.Steps, sr)
 		switch {
 		case sr.State == deployevent.StatusCancelled:
@@ -185,12 +231,29 @@ func (r *run) run(ctx context.Context) Result {
 	if deployevent.IsFailure(status) {
 		level = slog.LevelError
 	}
-	r.log.Log(context.Background(), level, "deployment finished", "span.id", r.depSpan.String(),
-		"deployment.status", status, "duration_ms", res.Finished.Sub(r.started).Milliseconds())
+	msg := "deployment " + status
+	if f := res.FailedStep(); f != nil && status != deployevent.StatusSuccess {
+		msg += fmt.Sprintf(" at step %d/%d %s", f.Position+1, len(r.p.Steps), f.Name)
+	}
+	r.log.Log(context.Background(), level, msg, "span.id", r.depSpan.String(),
+		"event.action", deployevent.TypeDeploymentFinished, "event.outcome", outcome(status),
+		"deployment.status", status, "event.duration", res.Finished.Sub(r.started))
 	if r.o.Progress != nil {
 		r.o.Progress.Finished(res)
 	}
 	return res
+}
+
+// TraceOf returns the trace and deployment span of a deployment: its own
+// trace, or the one of the caller's traceparent when valid.
+func TraceOf(deploymentID, parent string) (deploytrace.TraceID, deploytrace.SpanID) {
+	trace := deploytrace.DeploymentTraceID(deploymentID)
+	if parent != "" {
+		if t, _, err := deploytrace.ParseTraceparent(parent); err == nil {
+			trace = t
+		}
+	}
+	return trace, deploytrace.DeploymentSpanID(trace, deploymentID)
 }
 
 // stopStatus tells a Ctrl-C from the plan's timeout.
@@ -204,11 +267,42 @@ func stopStatus(ctx, depCtx context.Context) string {
 	return deployevent.StatusCancelled
 }
 
-func (r *run) skip(i int, step *plan.Step) StepResult {
+// outcome maps a status onto ECS event.outcome.
+func outcome(status string) string {
+	switch {
+	case status == deployevent.StatusSuccess:
+		return "success"
+	case deployevent.IsFailure(status):
+		return "failure"
+	}
+	return "unknown"
+}
+
+// Plural writes n and the noun, "1 step", "3 steps".
+func Plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// skip records a step that never ran. After Ctrl-C it is cancelled, like
+// the deployment; after a failure or timeout it is skipped, naming why.
+func (r *run) skip(i int, step *plan.Step, status, previous string) StepResult {
 	now := time.Now()
-	sr := StepResult{Position: i, Name: step.Name, State: deployevent.StateSkipped, Started: now, Message: "not run: an earlier step did not succeed"}
+	sr := StepResult{Position: i, Name: step.Name, State: deployevent.StateSkipped, Started: now, NotRun: true}
+	switch status {
+	case deployevent.StatusCancelled:
+		sr.State = deployevent.StatusCancelled
+		sr.Message = "not run: the deployment was cancelled"
+	case deployevent.StatusTimeout:
+		sr.Message = fmt.Sprintf("not run: the deployment timeout of %s was reached", r.p.Timeout)
+	default:
+		sr.Message = "not run: step " + previous + " failed"
+	}
 	r.emit(deployevent.TypeStepFinished, now, "", &sr)
-	r.log.Info("step skipped", "step.name", step.Name, "step.state", sr.State)
+	r.log.Info("step "+step.Name+" "+sr.Message, "step.name", step.Name, "step.position", i, "step.state", sr.State,
+		"event.action", deployevent.TypeStepFinished, "event.outcome", "unknown")
 	if r.o.Progress != nil {
 		r.o.Progress.StepFinished(sr, len(r.p.Steps))
 	}
@@ -233,7 +327,7 @@ func (r *run) emit(typ string, at time.Time, status string, sr *StepResult) {
 		Time: at,
 		Deployment: deployevent.Deployment{
 			ID: deployevent.ID(r.o.DeploymentID), Service: r.p.Service, Environment: r.p.Environment,
-			User: r.o.User, Origin: r.o.Origin, Revision: r.p.Revision, Started: &started,
+			User: r.o.User, Origin: r.o.Origin, Revision: r.o.Revision, RevisionTime: r.revisionTime, Started: &started,
 		},
 	}
 	position := -1
@@ -247,6 +341,9 @@ func (r *run) emit(typ string, at time.Time, status string, sr *StepResult) {
 			st.Finished = &f
 			st.Message = sr.Message
 			st.ExitCode = sr.ExitCode
+			st.ExitSignal = sr.Signal
+			st.Ignored = sr.Ignored
+			st.StderrTail = TailText(sr.StderrTail)
 		}
 		ev.Step = st
 		// Step events name the deployment span as their parent.
@@ -315,8 +412,9 @@ func (r *run) step(ctx, depCtx context.Context, i int, step *plan.Step) StepResu
 		stepCtx, cancel = context.WithTimeout(depCtx, step.Timeout)
 		defer cancel()
 	}
-	slog := r.log.With("step.name", step.Name, "span.id", deploytrace.StepSpanID(r.trace, r.o.DeploymentID, step.Name, i).String())
+	slog := r.log.With("step.name", step.Name, "step.position", i, "span.id", deploytrace.StepSpanID(r.trace, r.o.DeploymentID, step.Name, i).String())
 	sr := StepResult{Position: i, Name: step.Name, Started: time.Now()}
+	tail := &tailBuffer{}
 	if r.o.Progress != nil {
 		r.o.Progress.StepStarted(i, total, step.Name)
 	}
@@ -328,9 +426,9 @@ func (r *run) step(ctx, depCtx context.Context, i int, step *plan.Step) StepResu
 	if err == nil {
 		sr.Command = r.o.Masker.String(commandLine(cmd.Args))
 		stdout := &lineWriter{fn: func(line string) { r.output(i, "stdout", line) }}
-		stderr := &lineWriter{fn: func(line string) { r.output(i, "stderr", line) }}
+		stderr := &lineWriter{fn: func(line string) { tail.add(r.output(i, "stderr", line)) }}
 		if step.Ansible != nil {
-			forward = &ansibleForwarder{r: r, position: i, step: step, reader: ansible.NewReader(r.o.AnsibleCallback)}
+			forward = &ansibleForwarder{r: r, position: i, step: step, reader: ansible.NewReader(r.o.AnsibleCallback), tail: tail}
 			stdout = &lineWriter{fn: forward.line}
 			stderr = &lineWriter{fn: forward.stderrLine}
 		}
@@ -349,7 +447,8 @@ func (r *run) step(ctx, depCtx context.Context, i int, step *plan.Step) StepResu
 	pid := cmd.Process.Pid
 	sr.PID = &pid
 	r.emit(deployevent.TypeStepStarted, sr.Started, "", &sr)
-	slog.Info("step started", "step.state", deployevent.StateRunning, "process.pid", pid, "process.command_line", sr.Command)
+	slog.Info(fmt.Sprintf("step %d/%d %s started", i+1, total, step.Name), "step.state", deployevent.StateRunning,
+		"event.action", deployevent.TypeStepStarted, "process.pid", pid, "process.command_line", sr.Command)
 
 	stopped := make(chan struct{})
 	var wg sync.WaitGroup
@@ -372,8 +471,12 @@ func (r *run) step(ctx, depCtx context.Context, i int, step *plan.Step) StepResu
 		c.Flush()
 	}
 	sr.Duration = time.Since(sr.Started)
-	code := cmd.ProcessState.ExitCode()
-	sr.ExitCode = &code
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		sr.Signal = SignalName(ws.Signal())
+	} else {
+		code := cmd.ProcessState.ExitCode()
+		sr.ExitCode = &code
+	}
 	switch {
 	case ctx.Err() != nil:
 		sr.State = deployevent.StatusCancelled
@@ -391,11 +494,17 @@ func (r *run) step(ctx, depCtx context.Context, i int, step *plan.Step) StepResu
 		sr.State = deployevent.StatusFailure
 		sr.Message = r.o.Masker.String(exitMessage(waitErr))
 		if forward != nil && forward.failure != "" {
-			sr.Message += ": " + r.o.Masker.String(forward.failure)
+			failure := r.o.Masker.String(forward.failure)
+			sr.Message += ": " + failure
+			tail.add(failure)
 		}
+		sr.Ignored = step.ContinueOnError
 	}
 	if forward != nil {
 		forward.flush()
+	}
+	if sr.State != deployevent.StatusSuccess {
+		sr.StderrTail = tail.lines()
 	}
 	return r.finishStep(sr, slog)
 }
@@ -403,38 +512,65 @@ func (r *run) step(ctx, depCtx context.Context, i int, step *plan.Step) StepResu
 func (r *run) finishStep(sr StepResult, log *slog.Logger) StepResult {
 	r.emit(deployevent.TypeStepFinished, sr.Started.Add(sr.Duration), "", &sr)
 	level := slog.LevelInfo
-	if deployevent.IsFailure(sr.State) {
+	switch {
+	case sr.Failed():
 		level = slog.LevelError
-	} else if sr.State == deployevent.StatusCancelled {
+	case sr.Ignored, sr.State == deployevent.StatusCancelled:
 		level = slog.LevelWarn
 	}
-	attrs := []any{"step.state", sr.State, "duration_ms", sr.Duration.Milliseconds()}
+	attrs := []any{"step.state", sr.State, "event.action", deployevent.TypeStepFinished,
+		"event.outcome", outcome(sr.State), "event.duration", sr.Duration}
 	if sr.ExitCode != nil {
-		attrs = append(attrs, "process.exit.code", *sr.ExitCode)
+		attrs = append(attrs, "process.exit_code", *sr.ExitCode)
+	}
+	if sr.Signal != "" {
+		attrs = append(attrs, "process.exit_signal", sr.Signal)
 	}
 	if sr.Message != "" {
 		attrs = append(attrs, "error.message", sr.Message)
 	}
-	log.Log(context.Background(), level, "step finished", attrs...)
+	if sr.Ignored {
+		attrs = append(attrs, "step.ignored", "true")
+	}
+	if len(sr.StderrTail) > 0 {
+		attrs = append(attrs, "step.stderr_tail", TailText(sr.StderrTail))
+	}
+	msg := fmt.Sprintf("step %d/%d %s: %s", sr.Position+1, len(r.p.Steps), sr.Name, sr.State)
+	if sr.Ignored {
+		msg += " (ignored: continue_on_error)"
+	}
+	log.Log(context.Background(), level, msg, attrs...)
 	if r.o.Progress != nil {
 		r.o.Progress.StepFinished(sr, len(r.p.Steps))
 	}
 	return sr
 }
 
-func (r *run) output(i int, stream, line string) {
+// output shows and logs one line of a step's output; it returns the line
+// masked.
+func (r *run) output(i int, stream, line string) string {
 	line = r.o.Masker.String(line)
 	if r.o.Progress != nil {
 		r.o.Progress.Output(i, stream, line)
 	}
-	r.log.Debug(line, "step.name", r.p.Steps[i].Name, "stream", stream)
+	if line != "" {
+		r.log.Debug(line, "step.name", r.p.Steps[i].Name, "step.position", i, "stream", stream)
+	}
+	return line
+}
+
+// activity tells the progress what step i is doing now.
+func (r *run) activity(i int, text string) {
+	if a, ok := r.o.Progress.(ActivityReporter); ok {
+		a.Activity(i, text)
+	}
 }
 
 func exitMessage(err error) string {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return "killed by signal " + ws.Signal().String()
+			return "killed by " + SignalName(ws.Signal())
 		}
 		return fmt.Sprintf("exit status %d", ee.ExitCode())
 	}
@@ -537,4 +673,65 @@ func commandLine(args []string) string {
 		}
 	}
 	return strings.Join(quoted, " ")
+}
+
+// Bounds of a step's stderr tail: the last lines, each cut, within a
+// total the events carry (deployevent.MaxStderrTail).
+const (
+	tailLines    = 10
+	tailLineMax  = 400
+	tailBytesMax = 2048
+)
+
+// tailBuffer keeps the last lines of a step's stderr.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []string
+}
+
+func (t *tailBuffer) add(line string) {
+	line = strings.TrimRight(line, " \t")
+	if strings.TrimSpace(line) == "" {
+		return
+	}
+	if len(line) > tailLineMax {
+		line = truncateUTF8(line, tailLineMax) + "…"
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, line)
+	if len(t.buf) > tailLines {
+		t.buf = t.buf[len(t.buf)-tailLines:]
+	}
+	for len(t.buf) > 1 && len(TailText(t.buf)) > tailBytesMax {
+		t.buf = t.buf[1:]
+	}
+}
+
+func (t *tailBuffer) lines() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]string(nil), t.buf...)
+}
+
+// TailText joins tail lines as events and logs carry them.
+func TailText(lines []string) string { return strings.Join(lines, "\n") }
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// SignalName names a signal as people write it: SIGKILL, SIGTERM.
+func SignalName(sig syscall.Signal) string {
+	if name := unix.SignalName(sig); name != "" {
+		return name
+	}
+	return "signal " + strconv.Itoa(int(sig))
 }

@@ -231,6 +231,79 @@ steps:
 	assert.Equal(t, deployevent.TypeStepFinished, skipped.Type)
 	assert.Equal(t, deployevent.StateSkipped, skipped.Step.State)
 	assert.Equal(t, 4, skipped.Step.Position)
+	assert.Equal(t, "not run: step broken failed", skipped.Step.Message)
+
+	// The ignored failure is marked as such, in the result and the event.
+	assert.True(t, res.Steps[1].Ignored)
+	assert.False(t, res.Steps[1].Failed())
+	assert.False(t, res.Steps[2].Ignored)
+	assert.Equal(t, "broken", res.FailedStep().Name)
+	assert.Equal(t, []string{"bad"}, res.Steps[2].StderrTail)
+	var optional, broken *deployevent.Step
+	for _, ev := range evs {
+		if ev.Type == deployevent.TypeStepFinished && ev.Step.Name == "optional" {
+			optional = ev.Step
+		}
+		if ev.Type == deployevent.TypeStepFinished && ev.Step.Name == "broken" {
+			broken = ev.Step
+		}
+	}
+	require.NotNil(t, optional)
+	require.NotNil(t, broken)
+	assert.True(t, optional.Ignored)
+	assert.False(t, broken.Ignored)
+	assert.Equal(t, "bad", broken.StderrTail)
+}
+
+// TestStderrTailIsBoundedAndMasked: the last lines only, each cut, the
+// total within what an event may carry, secrets masked.
+func TestStderrTailIsBoundedAndMasked(t *testing.T) {
+	p := parse(t, `service: web
+environment: prod
+vars: {db_password: {default: tail-secret-value, secret: true}}
+steps:
+  - name: noisy
+    run: |
+      i=0; while [ $i -lt 50 ]; do echo "line $i" >&2; i=$((i+1)); done
+      echo "ok on stdout"
+      head -c 3000 /dev/zero | tr '\0' x >&2; echo >&2
+      echo "ERROR: cannot connect with password $db_password" >&2
+      exit 4
+`)
+	s, pr := &sink{}, &progress{}
+	o := opts(t, p, s, pr)
+	o.Masker = mask.New("tail-secret-value")
+	res := Run(context.Background(), o)
+	tail := res.Steps[0].StderrTail
+	require.NotEmpty(t, tail)
+	assert.LessOrEqual(t, len(tail), 10)
+	assert.Equal(t, "ERROR: cannot connect with password ***", tail[len(tail)-1])
+	assert.Equal(t, 400+len("…"), len(tail[len(tail)-2]), "a long line is cut")
+	assert.NotContains(t, TailText(tail), "ok on stdout")
+	assert.LessOrEqual(t, len(TailText(tail)), 2048)
+	evs := s.events(t)
+	fin := evs[len(evs)-2]
+	assert.Equal(t, TailText(tail), fin.Step.StderrTail)
+	assert.NotContains(t, fin.Step.StderrTail, "tail-secret-value")
+	assert.Equal(t, 4, *fin.Step.ExitCode)
+}
+
+// TestKilledStepRecordsTheSignal: a process killed by a signal has no
+// exit code; its signal is what the result and the event say.
+func TestKilledStepRecordsTheSignal(t *testing.T) {
+	p := parse(t, "service: web\nenvironment: prod\nsteps: [{name: oom, run: 'echo dying >&2; kill -KILL $$'}]\n")
+	s := &sink{}
+	res := Run(context.Background(), opts(t, p, s, &progress{}))
+	st := res.Steps[0]
+	assert.Equal(t, deployevent.StatusFailure, st.State)
+	assert.Equal(t, "SIGKILL", st.Signal)
+	assert.Nil(t, st.ExitCode)
+	assert.Equal(t, "killed by SIGKILL", st.Message)
+	evs := s.events(t)
+	fin := evs[len(evs)-2]
+	assert.Equal(t, "SIGKILL", fin.Step.ExitSignal)
+	assert.Nil(t, fin.Step.ExitCode)
+	assert.Equal(t, "dying", fin.Step.StderrTail)
 }
 
 func TestRunCommandNotFound(t *testing.T) {
@@ -334,7 +407,13 @@ steps:
 	cancel()
 	res := <-done
 	assert.Equal(t, deployevent.StatusCancelled, res.Status)
-	assert.Equal(t, []string{"success", "cancelled", "skipped"}, []string{res.Steps[0].State, res.Steps[1].State, res.Steps[2].State})
+	assert.Equal(t, []string{"success", "cancelled", "cancelled"}, []string{res.Steps[0].State, res.Steps[1].State, res.Steps[2].State})
+	assert.Equal(t, "not run: the deployment was cancelled", res.Steps[2].Message)
+	assert.True(t, res.Steps[2].NotRun)
+	assert.Equal(t, "long", res.FailedStep().Name, "the step cancelled while it ran ended the deployment")
+	// SIGTERM from the cancellation ended the step's shell.
+	assert.Equal(t, "SIGTERM", res.Steps[1].Signal)
+	assert.Nil(t, res.Steps[1].ExitCode)
 	for _, pid := range pids {
 		assert.Eventually(t, func() bool { return !pidAlive(pid) }, 2*time.Second, 10*time.Millisecond, "pid %d survived", pid)
 	}

@@ -18,7 +18,8 @@ DOCUMENTATION = '''
         end, name, state, error_message, misc) plus host, play, handler,
         item_index, item and ignore_errors. Times are RFC 3339 with the
         local zone's offset; start is when the host started the task.
-      - Only result lines go to stdout; the recap goes to stderr.
+      - Only result lines go to stdout; the recap and one RUNNING [host] task
+        line per task start (for a live status line) go to stderr.
     requirements:
       - ansible-core 2.12 or later (v2_runner_on_start).
 '''
@@ -104,6 +105,9 @@ class CallbackModule(CallbackBase):
         self._host_start[key] = _now()
         self._item_end.pop(key, None)
         self._item_count.pop(key, None)
+        # For the deployer's live status line: which task runs where.
+        sys.stderr.write('RUNNING [%s] %s\n' % (host.get_name(), task.get_name().strip()))
+        sys.stderr.flush()
 
     # Results: one line each.
 
