@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -41,6 +42,9 @@ func newHTTPTracing(endpoint, depID string, traceID deploytrace.TraceID, spanID 
 	if !strings.HasPrefix(endpoint, "http://") && !strings.HasPrefix(endpoint, "https://") {
 		return nil, fmt.Errorf("--otlp-endpoint %q: want an http:// or https:// URL", endpoint)
 	}
+	// The SDK reports export errors to a global handler that prints to
+	// stderr; the exporter logs them itself, in the log format.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(error) {}))
 	exp := &otlpExporter{url: strings.TrimRight(endpoint, "/") + "/v1/traces", client: &http.Client{Timeout: 5 * time.Second}, log: log}
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exp, sdktrace.WithBatchTimeout(time.Second)),

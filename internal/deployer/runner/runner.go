@@ -231,7 +231,7 @@ func (r *run) run(ctx context.Context) Result {
 	if deployevent.IsFailure(status) {
 		level = slog.LevelError
 	}
-	msg := "deployment " + status
+	msg := fmt.Sprintf("deployment of %s to %s: %s", r.p.Service, r.p.Environment, status)
 	if f := res.FailedStep(); f != nil && status != deployevent.StatusSuccess {
 		msg += fmt.Sprintf(" at step %d/%d %s", f.Position+1, len(r.p.Steps), f.Name)
 	}
