@@ -34,6 +34,13 @@ deployer:
 run: collector
 	$(COLLECTOR) --config config/collector.yaml
 
+# The README's "Try it": posts the samples, moved to the present, to the
+# collector that make run started (DEMO_RECEIVER to post elsewhere).
+DEMO_RECEIVER ?= http://127.0.0.1:8088
+.PHONY: demo
+demo:
+	@scripts/demo.sh $(DEMO_RECEIVER)
+
 # Installs what the tests use from Debian packages when it is missing.
 tools:
 	@scripts/ensure-tools.sh
