@@ -33,9 +33,11 @@ func TestTemplatesAreTheRepositorySamples(t *testing.T) {
 }
 
 func TestWorkloadIsDeterministicAndVaried(t *testing.T) {
-	a, err := NewWorkload("run", 7)
+	// A fixed base: two calls to NewWorkload around midnight UTC would differ.
+	base := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	a, err := NewWorkloadAt("run", 7, base)
 	require.NoError(t, err)
-	b, err := NewWorkload("run", 7)
+	b, err := NewWorkloadAt("run", 7, base)
 	require.NoError(t, err)
 	services := map[string]bool{}
 	for n := range 20 {

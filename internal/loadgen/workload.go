@@ -74,12 +74,22 @@ type Workload struct {
 
 // NewWorkload loads the embedded templates. runID keeps the deployment ids
 // of different runs (and of runs against the same storage) apart.
+// Deployments start within the day before the current UTC day: what is
+// posted to a running collector must be recent (it refuses events more than
+// five years old or a day ahead), so the times follow the clock while the
+// rest stays deterministic for a seed.
 func NewWorkload(runID string, seed uint64) (*Workload, error) {
+	return NewWorkloadAt(runID, seed, time.Now().UTC().Truncate(24*time.Hour).Add(-24*time.Hour))
+}
+
+// NewWorkloadAt is NewWorkload with deployments starting within a day of
+// base, for tests with fixed data and a fixed clock.
+func NewWorkloadAt(runID string, seed uint64, base time.Time) (*Workload, error) {
 	w := &Workload{
 		services: []string{"web", "api", "billing", "search", "checkout", "auth", "worker", "gateway"},
 		runID:    runID,
 		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		base:     time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC),
+		base:     base,
 	}
 	succeeded, err := readNDJSON("templates/deployment-events.ndjson")
 	if err != nil {

@@ -467,7 +467,7 @@ service:
 		client := &http.Client{Timeout: 10 * time.Second,
 			Transport: &http.Transport{TLSClientConfig: cert.clientTLS(t), ForceAttemptHTTP2: h2}}
 		resp, err := client.Post(fmt.Sprintf("https://127.0.0.1:%d/v1/deployments/events", ports["receiver"]), "application/json",
-			strings.NewReader(`{"type":"deployment.started","time":"2026-11-27T12:00:00Z","deployment":{"id":"unsigned","service":"x"}}`))
+			strings.NewReader(`{"type":"deployment.started","time":"`+nowRFC3339()+`","deployment":{"id":"unsigned","service":"x"}}`))
 		require.NoError(t, err, "HTTP/2 over TLS: %v", h2)
 		resp.Body.Close()
 		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "an unsigned request must be refused")

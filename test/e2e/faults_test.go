@@ -175,7 +175,8 @@ func TestSlowClients(t *testing.T) {
 	})
 	addr := strings.TrimPrefix(s.receiver, "http://")
 	conns := scaled(200, 2000)
-	good := lines(repoFile(t, "testdata/deployment-failed.ndjson"))
+	failed, _ := presentSample(t, "testdata/deployment-failed.ndjson")
+	good := lines(failed)
 	body := strings.Join(func() []string {
 		var out []string
 		for _, l := range good {

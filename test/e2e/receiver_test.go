@@ -164,7 +164,8 @@ func attr(s ptrace.Span, k string) string {
 // and checks the trace and logs that leave the collector.
 func TestDeploymentBecomesOneTrace(t *testing.T) {
 	s := startStack(t, basicConfig)
-	events := lines(repoFile(t, "testdata/deployment-events.ndjson"))
+	samples, shift := presentSamples(t, "testdata/deployment-events.ndjson", "testdata/ansible-json_cb.ndjson")
+	events := lines(samples[0])
 	require.Len(t, events, 8)
 	ndjson := func(ls [][]byte) []byte { return append(bytes.Join(ls, []byte("\n")), '\n') }
 
@@ -172,7 +173,7 @@ func TestDeploymentBecomesOneTrace(t *testing.T) {
 	r := post(t, s.receiver+"/v1/deployments/events", "application/x-ndjson", ndjson(events[:4]), nil)
 	require.Equal(t, http.StatusOK, r.status, r.body)
 	assert.EqualValues(t, 4, r.body["accepted"])
-	r = post(t, s.receiver+"/v1/ansible?tz=UTC", "application/x-ndjson", repoFile(t, "testdata/ansible-json_cb.ndjson"),
+	r = post(t, s.receiver+"/v1/ansible?tz=UTC", "application/x-ndjson", samples[1],
 		map[string]string{"X-Fastdeploy-Deployment": "42", "X-Fastdeploy-Step": "migrate"})
 	require.Equal(t, http.StatusOK, r.status, r.body)
 	assert.EqualValues(t, 6, r.body["accepted"])
@@ -211,8 +212,8 @@ func TestDeploymentBecomesOneTrace(t *testing.T) {
 	assert.Equal(t, "succeeded", attr(dep, "deployment.status"))
 	assert.Equal(t, "success", attr(dep, "cicd.pipeline.result"))
 	assert.Equal(t, "9f2c1e7b3a5d4c6e8f0a1b2c3d4e5f6a7b8c9d0e", attr(dep, "vcs.ref.head.revision"))
-	assert.Equal(t, time.Date(2026, 11, 27, 11, 0, 20, 0, time.UTC), dep.StartTimestamp().AsTime(), "times are the events' own")
-	assert.Equal(t, time.Date(2026, 11, 27, 11, 0, 32, 500e6, time.UTC), dep.EndTimestamp().AsTime())
+	assert.Equal(t, time.Date(2026, 11, 27, 11, 0, 20, 0, time.UTC).Add(shift), dep.StartTimestamp().AsTime(), "times are the events' own")
+	assert.Equal(t, time.Date(2026, 11, 27, 11, 0, 32, 500e6, time.UTC).Add(shift), dep.EndTimestamp().AsTime())
 
 	var migrateSub otlpsink.Span
 	for _, st := range byKind["step"] {
@@ -286,8 +287,10 @@ func TestDeploymentBecomesOneTrace(t *testing.T) {
 // count, and that a bad line refuses its whole request.
 func TestBadInputIsRefusedClearly(t *testing.T) {
 	s := startStack(t, basicConfig)
-	good := lines(repoFile(t, "testdata/deployment-failed.ndjson"))
+	failed, _ := presentSample(t, "testdata/deployment-failed.ndjson")
+	good := lines(failed)
 	url := s.receiver + "/v1/deployments/events"
+	now := nowRFC3339()
 	tests := []struct {
 		name        string
 		contentType string
@@ -297,10 +300,10 @@ func TestBadInputIsRefusedClearly(t *testing.T) {
 		line        float64
 	}{
 		{name: "malformed json on line 2", contentType: "application/x-ndjson", body: []byte(string(good[0]) + "\n{\"type\": \n"), status: 400, line: 2},
-		{name: "wrong type", contentType: "application/json", body: []byte(`{"type":"deployment.started","time":"2026-11-27T12:00:00Z","deployment":{"id":true,"service":"web"}}`), status: 400, field: "deployment.id", line: 1},
+		{name: "wrong type", contentType: "application/json", body: []byte(`{"type":"deployment.started","time":"` + now + `","deployment":{"id":true,"service":"web"}}`), status: 400, field: "deployment.id", line: 1},
 		{name: "bad time", contentType: "application/json", body: []byte(`{"type":"deployment.started","time":"yesterday","deployment":{"id":"1","service":"web"}}`), status: 400, field: "time", line: 1},
-		{name: "missing service on line 3", contentType: "application/x-ndjson", body: []byte(string(good[0]) + "\n" + string(good[1]) + "\n" + `{"type":"deployment.started","time":"2026-11-27T12:00:00Z","deployment":{"id":"44"}}`), status: 422, field: "deployment.service", line: 3},
-		{name: "unknown type", contentType: "application/json", body: []byte(`{"type":"deployment.paused","time":"2026-11-27T12:00:00Z","deployment":{"id":"1","service":"web"}}`), status: 422, field: "type", line: 1},
+		{name: "missing service on line 3", contentType: "application/x-ndjson", body: []byte(string(good[0]) + "\n" + string(good[1]) + "\n" + `{"type":"deployment.started","time":"` + now + `","deployment":{"id":"44"}}`), status: 422, field: "deployment.service", line: 3},
+		{name: "unknown type", contentType: "application/json", body: []byte(`{"type":"deployment.paused","time":"` + now + `","deployment":{"id":"1","service":"web"}}`), status: 422, field: "type", line: 1},
 		{name: "form post", contentType: "application/x-www-form-urlencoded", body: good[0], status: 415, field: "Content-Type"},
 		{name: "too large", contentType: "application/json", body: bytes.Repeat([]byte(" "), 2<<20), status: 413},
 	}
