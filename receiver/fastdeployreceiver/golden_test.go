@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -17,12 +18,18 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files from the current output")
 
+// goldenRecorded is the clock the goldens were recorded with: their
+// fixtures' own time, unmoved by FASTDEPLOY_TEST_CLOCK_SHIFT (the golden
+// observed times are arrival times, so they follow this clock).
+var goldenRecorded = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
 // TestGoldenDeployment posts a deployment as the deployer streams it (the
 // first steps, the Ansible run of "migrate", the rest) and compares every
 // exported span and log record with testdata/golden.
 func TestGoldenDeployment(t *testing.T) {
 	t.Parallel()
 	tr := newTestReceiver(t, nil)
+	tr.clock.Set(goldenRecorded)
 	events := readLines(t, filepath.Join("testdata", "golden", "events.ndjson"))
 	ansible, err := os.ReadFile(filepath.Join("testdata", "golden", "ansible.ndjson"))
 	require.NoError(t, err)

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/testclock"
 )
 
 // postAnsibleRun posts an ansible.posix.jsonl run as the output of step
@@ -97,6 +98,7 @@ func checkAnsibleRunShape(t *testing.T, byKind map[string][]ptrace.Span) {
 func TestJSONLGoldenRun(t *testing.T) {
 	t.Parallel()
 	tr := newTestReceiver(t, nil)
+	tr.clock.Set(goldenRecorded)
 	run, err := os.ReadFile(filepath.Join("testdata", "ansible", "run.jsonl"))
 	require.NoError(t, err)
 	checkAnsibleRunShape(t, postAnsibleRun(t, tr, run))
@@ -164,7 +166,7 @@ func TestRealAnsiblePlaybook(t *testing.T) {
 	// Live data, so the test clock comes from the data: the run's first
 	// timestamp, never the fixed testNow (which would refuse the output of
 	// any day after the one the test was written on).
-	first := firstJSONLTimestamp(t, out)
+	first := testclock.DerivedFrom(firstJSONLTimestamp(t, out))
 	tr := newTestReceiver(t, nil)
 	tr.clock.Set(first.Add(time.Minute))
 	checkAnsibleRunShape(t, postAnsibleRunAt(t, tr, out, first.Add(-time.Minute)))

@@ -24,10 +24,12 @@ import (
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/signature"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/testclock"
 	"github.com/fastdeploy/otelcol-fastdeploy/receiver/fastdeployreceiver/internal/metadata"
 )
 
-var testNow = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+// testNow is the fixed clock, for fixed data only (see internal/testclock).
+var testNow = testclock.Now()
 
 type testReceiver struct {
 	r      *fastdeployReceiver
