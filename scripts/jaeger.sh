@@ -5,12 +5,14 @@
 # pays the ~4 minutes.
 #
 #   scripts/jaeger.sh            build if needed, print the binary's path
-#   JAEGER_CACHE_DIR=dir ...     cache somewhere else (default .cache/bin)
+#   JAEGER_CACHE_DIR=dir ...     cache somewhere else (default ~/.cache/otelcol-fastdeploy)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 module="$root/internal/tools/jaeger"
-cache="${JAEGER_CACHE_DIR:-$root/.cache/bin}"
+# Outside the checkout by default, so fresh clones on one machine (CI's)
+# share one build.
+cache="${JAEGER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/otelcol-fastdeploy}"
 bin="$cache/jaeger"
 stamp="$cache/jaeger.stamp"
 

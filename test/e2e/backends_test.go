@@ -819,7 +819,7 @@ func repoPath(t *testing.T, name string) string {
 }
 
 // jaegerBinary builds Jaeger v2 once (scripts/jaeger.sh caches it in
-// .cache/bin) and returns its path; the test is skipped when it cannot be
+// ~/.cache/otelcol-fastdeploy) and returns its path; the test is skipped when it cannot be
 // built here.
 func jaegerBinary(t *testing.T) string {
 	t.Helper()
