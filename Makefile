@@ -45,7 +45,10 @@ demo:
 tools:
 	@scripts/ensure-tools.sh
 
-test: tools build check-generated validate-configs rules-test install-test unit-test clock-shift-test e2e-test fuzz-short
+# Each stage in turn, with a closing table of seconds per stage.
+TEST_STAGES := tools build check-generated validate-configs rules-test install-test unit-test clock-shift-test e2e-test fuzz-short
+test:
+	@scripts/timed-stages.sh $(TEST_STAGES)
 
 # With the race detector, then once more without it for the tests that
 # compare allocations or time ratios, which -race distorts.
