@@ -1,0 +1,105 @@
+// Package jsonkeys finds a key that appears twice in one JSON object, in
+// time linear in the size of the document. encoding/json and most decoders
+// keep the last of two equal keys silently, so a body with a repeated key
+// means different things to different readers; the receiver refuses it.
+//
+// Each object's keys are checked with a small scan while the object is
+// small and with a hash set once it is not, so an object of n keys costs
+// O(n), not the O(n²) of comparing every key with every earlier one.
+package jsonkeys
+
+import (
+	"strings"
+	"unsafe"
+
+	"github.com/valyala/fastjson"
+)
+
+// smallObject is the key count up to which comparing every pair is cheaper
+// than hashing (at most smallObject²/2 compares of short keys).
+const smallObject = 16
+
+// Duplicate returns the dotted path of a key that appears twice in one
+// object of v ("a.b" for key b twice in the object under key a), or ""
+// when there is none. Keys are compared after unescaping, so "a" and
+// "\u0061" are the same key. Objects are checked before their children:
+// the path returned is the shallowest repeated key.
+func Duplicate(v *fastjson.Value) string {
+	var path []string
+	if found := duplicate(v, &path); found != "" {
+		return strings.Join(append(path, found), ".")
+	}
+	return ""
+}
+
+// duplicate appends to *path the keys leading to the object that holds the
+// returned key; path is left as it was when nothing is found.
+func duplicate(v *fastjson.Value, path *[]string) string {
+	switch v.Type() {
+	case fastjson.TypeObject:
+		obj, _ := v.Object()
+		if k := repeatedKey(obj); k != "" {
+			return k
+		}
+		found := ""
+		obj.Visit(func(k []byte, child *fastjson.Value) {
+			if found != "" || !container(child) {
+				return
+			}
+			*path = append(*path, string(k))
+			if found = duplicate(child, path); found == "" {
+				*path = (*path)[:len(*path)-1]
+			}
+		})
+		return found
+	case fastjson.TypeArray:
+		arr, _ := v.Array()
+		for _, e := range arr {
+			if found := duplicate(e, path); found != "" {
+				return found
+			}
+		}
+	}
+	return ""
+}
+
+func container(v *fastjson.Value) bool {
+	t := v.Type()
+	return t == fastjson.TypeObject || t == fastjson.TypeArray
+}
+
+// repeatedKey returns the first key of obj that an earlier key equals.
+func repeatedKey(obj *fastjson.Object) string {
+	n := obj.Len()
+	found := ""
+	if n <= smallObject {
+		keys := make([][]byte, 0, smallObject)
+		obj.Visit(func(k []byte, _ *fastjson.Value) {
+			if found != "" {
+				return
+			}
+			for _, seen := range keys {
+				if string(seen) == string(k) {
+					found = string(k)
+					return
+				}
+			}
+			keys = append(keys, k)
+		})
+		return found
+	}
+	// The set holds the keys without copying them: fastjson's keys live
+	// as long as the parsed value, and the set does not outlive this call.
+	seen := make(map[string]struct{}, n)
+	obj.Visit(func(k []byte, _ *fastjson.Value) {
+		if found != "" {
+			return
+		}
+		if _, ok := seen[string(k)]; ok {
+			found = string(k)
+			return
+		}
+		seen[unsafe.String(unsafe.SliceData(k), len(k))] = struct{}{}
+	})
+	return found
+}
