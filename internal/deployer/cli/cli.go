@@ -121,34 +121,44 @@ remain spooled); 2 usage error or invalid plan; 130/143 cancelled by
 SIGINT/SIGTERM.
 
 Environment: FASTDEPLOY_COLLECTOR_URL, FASTDEPLOY_SECRET, FASTDEPLOY_SPOOL_DIR,
-FASTDEPLOY_LOG_FORMAT, FASTDEPLOY_DEPLOYMENT_ID, TRACEPARENT (join a caller's
+FASTDEPLOY_LOG_FORMAT, FASTDEPLOY_DEPLOYMENT_ID, FASTDEPLOY_TRACE_URL,
+FASTDEPLOY_REVISION, FASTDEPLOY_REVISION_TIME, TRACEPARENT (join a caller's
 trace). Run "fastdeploy help run" for the plan format.
+
+Examples:
+  fastdeploy run testdata/plans/shell.yaml --var release=1.4.2
+  fastdeploy validate testdata/plans/invalid.yaml   # exit 2
+  fastdeploy help run
 `
 
 const planHelp = `
-Plan format (YAML):
-  service: web                 # required: the deployed service
-  environment: production      # required
-  revision: 3f2c1ab            # optional VCS revision
-  timeout: 30m                 # optional bound of the whole deployment
-  env: {LOG_LEVEL: info}       # environment of every step; ${var} expands
-  vars:                        # values come from --var; steps see them as env vars
-    release: "1.0"             #   a default
+Plan format (YAML), a complete plan; each step has one of run, command or
+ansible:
+  service: web                   # required: the deployed service
+  environment: production        # required
+  revision: 3f2c1ab              # VCS revision (default: git HEAD of the plan's directory)
+  revision_time: 2026-11-27T09:30:00Z  # its commit time (default: read from git)
+  timeout: 30m                   # bound of the whole deployment
+  env: {LOG_LEVEL: info}         # environment of every step; ${var} expands
+  vars:                          # values come from --var; steps see them as env vars
+    release: "1.0"               #   a default
     db_password: {secret: true, required: true}
   steps:
-    - name: build              # required
-      run: make build          # a shell command (sh -c), or
-      command: [make, build]   # an argv, ${var} expands, or
-      ansible:                 # an ansible-playbook run (callback output forwarded)
+    - name: build                # required
+      run: make build            # a shell command (sh -c)
+      timeout: 5m                # step bound: then SIGTERM, SIGKILL after --kill-grace
+      env: {GOFLAGS: -mod=mod}
+      dir: build                 # working directory, relative to the plan
+    - name: test
+      command: [make, "test-${release}"]  # an argv; ${var} expands
+      continue_on_error: true    # a failure is reported as ignored, the deployment goes on
+    - name: configure
+      ansible:                   # an ansible-playbook run (callback output forwarded)
         playbook: site.yml
         inventory: hosts.ini
         limit: web
-        extra_vars: {version: "${release}"}
+        extra_vars: {version: "${release}", db_password: "${db_password}"}
         args: [--diff]
-      timeout: 5m              # step bound: then SIGTERM, SIGKILL after --kill-grace
-      continue_on_error: false # a failure does not fail the deployment
-      env: {GOFLAGS: -mod=mod}
-      dir: build               # working directory, relative to the plan
 
 Steps run in the plan's directory unless dir says otherwise.
 
@@ -352,6 +362,16 @@ step.finished and deployment.finished events to the collector. Events the
 collector does not take within --delivery-timeout are spooled and sent by
 the next run or "fastdeploy flush". Ctrl-C stops the running step's process
 group and reports the deployment cancelled.
+
+A failed deployment ends with the step that failed it, its exit code or
+signal, the last lines of its stderr and the trace id (a link with
+--trace-url). Flags may come before or after the plan file.
+
+Examples:
+  fastdeploy run testdata/plans/shell.yaml --var release=1.4.2
+  fastdeploy run --dry-run testdata/plans/ansible.yaml
+  fastdeploy run --log-format json testdata/plans/failing.yaml   # exit 1: migrate fails
+  fastdeploy run testdata/plans/failing.yaml --trace-url http://127.0.0.1:16686   # exit 1
 ` + planHelp
 
 func (a *App) run(args []string) int {
@@ -766,6 +786,10 @@ const validateHelp = `Usage: fastdeploy validate PLAN.yaml...
 
 Checks each plan and prints every problem as FILE:LINE: FIELD: REASON.
 Exit status 0 when all plans are valid, 2 otherwise.
+
+Examples:
+  fastdeploy validate testdata/plans/shell.yaml testdata/plans/failing.yaml
+  fastdeploy validate testdata/plans/invalid.yaml   # exit 2: three problems named
 ` + planHelp
 
 func (a *App) validate(args []string) int {
@@ -797,6 +821,10 @@ Sends the events spooled while the collector was unreachable, oldest
 deployment first, and removes what was delivered. Sending twice is
 harmless: the collector de-duplicates by event id. Exit status 0 when the
 spool is empty afterwards, 1 when events remain.
+
+Examples:
+  fastdeploy flush
+  fastdeploy flush --collector-url http://127.0.0.1:8088 --delivery-timeout 30s
 `
 
 func (a *App) flush(args []string) int {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployer/fakereceiver"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployer/logging/logschema"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployer/plan"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployevent"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
 )
@@ -466,4 +467,34 @@ func TestTraceHTTP(t *testing.T) {
 	}
 	// The receiver's own headers are untouched: no injected traceparent.
 	assert.Len(t, rcv.Events(), 16)
+}
+
+// TestHelpPlanIsAValidPlan: the plan the help shows is one a user can
+// copy: it validates, with every field the help explains.
+func TestHelpPlanIsAValidPlan(t *testing.T) {
+	r := runApp(t, nil, nil, "help", "run")
+	_, rest, ok := strings.Cut(r.stdout, "Plan format (YAML)")
+	require.True(t, ok)
+	var yamlLines []string
+	started := false
+	for _, line := range strings.Split(rest, "\n") {
+		if strings.HasPrefix(line, "  service:") {
+			started = true
+		}
+		if !started {
+			continue
+		}
+		if line == "" {
+			break
+		}
+		yamlLines = append(yamlLines, strings.TrimPrefix(line, "  "))
+	}
+	p, err := plan.Parse("help", []byte(strings.Join(yamlLines, "\n")))
+	require.NoError(t, err, strings.Join(yamlLines, "\n"))
+	assert.Equal(t, "web", p.Service)
+	require.Len(t, p.Steps, 3)
+	assert.Equal(t, []string{"run", "command", "ansible"}, []string{p.Steps[0].Kind(), p.Steps[1].Kind(), p.Steps[2].Kind()})
+	assert.True(t, p.Steps[1].ContinueOnError)
+	require.NotNil(t, p.RevisionTime)
+	assert.Equal(t, "2026-11-27T09:30:00Z", p.RevisionTime.UTC().Format(time.RFC3339))
 }
