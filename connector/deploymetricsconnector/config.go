@@ -88,6 +88,10 @@ type AttributesConfig struct {
 	CommitTime string `mapstructure:"commit_time"`
 	// EventAction is the log attribute naming the lifecycle event.
 	EventAction string `mapstructure:"event_action"`
+	// Ignored marks a failed step the deployment carried on past
+	// (continue_on_error): a true boolean keeps it out of
+	// step_failures_total; its duration is still recorded.
+	Ignored string `mapstructure:"ignored"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -199,6 +203,7 @@ func createDefaultConfig() *Config {
 			ErrorType:    deployattr.ErrorType,
 			CommitTime:   deployattr.VCSRevisionTime,
 			EventAction:  deployattr.LogEventAction,
+			Ignored:      deployattr.StepIgnored,
 		},
 		Histograms: HistogramsConfig{
 			Type:                      HistogramExplicit,

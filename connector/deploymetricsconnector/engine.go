@@ -146,6 +146,15 @@ func (e *engine) classify(attrs pcommon.Map) spanClass {
 	return spanIgnored
 }
 
+// ignored reports whether a step's failure was carried on past.
+func ignored(attrs pcommon.Map, key string) bool {
+	if key == "" {
+		return false
+	}
+	v, ok := attrs.Get(key)
+	return ok && v.Type() == pcommon.ValueTypeBool && v.Bool()
+}
+
 func strAttr(attrs pcommon.Map, key string) string {
 	if key == "" {
 		return ""
@@ -227,7 +236,7 @@ func (e *engine) step(sa pcommon.Map, spanName, svc, status string, duration flo
 		c.overflow(metricStepDuration)
 	}
 	sr.hist.observe(duration, ex)
-	if !failing(status) {
+	if !failing(status) || ignored(sa, e.cfg.Attributes.Ignored) {
 		return
 	}
 	errType := firstNonEmpty(strAttr(sa, e.cfg.Attributes.ErrorType), status)

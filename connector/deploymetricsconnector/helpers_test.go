@@ -37,6 +37,8 @@ type testStep struct {
 	status    string // fastdeploy.status
 	took      time.Duration
 	errorType string
+	// ignored sets fastdeploy.step.ignored to this value when not nil.
+	ignored *bool
 }
 
 // testDeployment describes a deployment trace as the fastdeploy receiver
@@ -113,6 +115,9 @@ func (d testDeployment) appendTo(td ptrace.Traces) {
 		}
 		if st.errorType != "" {
 			sa.PutStr(deployattr.ErrorType, st.errorType)
+		}
+		if st.ignored != nil {
+			sa.PutBool(deployattr.StepIgnored, *st.ignored)
 		}
 		if d.withSubprocess {
 			sub := spans.AppendEmpty()

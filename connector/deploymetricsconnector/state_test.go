@@ -446,3 +446,43 @@ func TestIgnoredSpansEmitNothing(t *testing.T) {
 	assert.Equal(t, 0, e.flush(&c).DataPointCount())
 	assert.Empty(t, e.dedup.set, "ignored spans do not take de-duplication room")
 }
+
+// TestIgnoredStepFailuresAreNotCounted: a failed step the deployment
+// carried on past (continue_on_error) keeps its duration but is no step
+// failure; near misses (false, or a string "true") still count.
+func TestIgnoredStepFailuresAreNotCounted(t *testing.T) {
+	e, clk := newTestEngine(t, nil)
+	var c counts
+	yes, no := true, false
+	steps := []testStep{
+		{name: "warm cache", status: "failure", took: time.Second, errorType: "exit_code_3", ignored: &yes},
+		{name: "lint", status: "failure", took: time.Second, errorType: "exit_code_3", ignored: &no},
+		{name: "migrate", status: "failure", took: time.Second, errorType: "exit_code_1"},
+	}
+	d := testDeployment{id: "1", service: "shop", env: "prod", status: "failure", end: t0, took: 10 * time.Second, steps: steps}
+	td := traces(d)
+	// A string is no boolean: the near miss counts.
+	stringy := testDeployment{id: "2", service: "shop", env: "prod", status: "failure", end: t0, took: 10 * time.Second,
+		steps: []testStep{{name: "smoke", status: "failure", took: time.Second, errorType: "exit_code_2"}}}
+	stringy.appendTo(td)
+	spans := td.ResourceSpans().At(1).ScopeSpans().At(0).Spans()
+	spans.At(1).Attributes().PutStr(deployattr.StepIgnored, "true")
+	e.consumeTraces(td, &c)
+	md := flushNew(t, e, clk, &c)
+	failures := func(step, errType string) map[string]any {
+		return map[string]any{"service": "shop", "step_name": step, "error_type": errType}
+	}
+	assert.Equal(t, int64(1), *point(t, md, metricStepFailures, failures("migrate", "exit_code_1")).Value)
+	assert.Equal(t, int64(1), *point(t, md, metricStepFailures, failures("lint", "exit_code_3")).Value)
+	assert.Equal(t, int64(1), *point(t, md, metricStepFailures, failures("smoke", "exit_code_2")).Value)
+	for _, p := range dump(md) {
+		if p.Name != metricStepFailures {
+			continue
+		}
+		for _, pt := range p.Points {
+			assert.NotEqual(t, "warm cache", pt.Attributes["step_name"], "an ignored failure is no step failure")
+		}
+	}
+	dur := point(t, md, metricStepDuration, map[string]any{"service": "shop", "step_name": "warm cache", "status": "failure"})
+	assert.Equal(t, uint64(1), *dur.Count, "its duration is still recorded")
+}

@@ -28,14 +28,22 @@ const (
 	ErrorType             = "error.type"
 	UserName              = "user.name"
 
-	Origin          = "fastdeploy.origin"
-	Status          = "fastdeploy.status" // our own word: success | failure | cancelled | timeout | skipped
-	Context         = "fastdeploy.deployment.context"
-	StepPosition    = "fastdeploy.step.position"
-	StepMessage     = "fastdeploy.step.message"
-	ProcessCommand  = "process.command_line"
-	ProcessExitCode = "process.exit.code"
-	ProcessPID      = "process.pid"
+	Origin       = "fastdeploy.origin"
+	Status       = "fastdeploy.status" // our own word: success | failure | cancelled | timeout | skipped
+	Context      = "fastdeploy.deployment.context"
+	StepPosition = "fastdeploy.step.position"
+	StepMessage  = "fastdeploy.step.message"
+	// StepIgnored is true on a failed step the deployment carried on past
+	// (continue_on_error); deploy_metrics does not count it as a failure.
+	StepIgnored = "fastdeploy.step.ignored"
+	// StepStderrTail holds the last lines of a failed step's stderr.
+	StepStderrTail = "fastdeploy.step.stderr_tail"
+	// ProcessExitSignal names the signal that ended a step's process;
+	// semconv has no name for it.
+	ProcessExitSignal = "fastdeploy.process.exit.signal"
+	ProcessCommand    = "process.command_line"
+	ProcessExitCode   = "process.exit.code"
+	ProcessPID        = "process.pid"
 
 	AnsibleTaskName     = "fastdeploy.ansible.task.name"
 	AnsibleTaskPosition = "fastdeploy.ansible.task.position"

@@ -6,16 +6,17 @@ package logschema
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/valyala/fastjson"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/jsonkeys"
 )
 
 var (
@@ -55,65 +56,28 @@ func Check(line []byte) error {
 	return s.Validate(doc)
 }
 
-// UniqueKeys fails when an object of the JSON text repeats a key, or when
-// a dotted top-level key is a prefix of another (the same ECS field
-// written two ways).
+// UniqueKeys fails when an object of the JSON text repeats a key (the
+// receiver's own check, jsonkeys), or when a dotted top-level key is a
+// prefix of another (the same ECS field written two ways).
 func UniqueKeys(text []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(text))
-	dec.UseNumber()
-	if err := walk(dec, true); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("more than one JSON value on the line")
-	}
-	return nil
-}
-
-func walk(dec *json.Decoder, top bool) error {
-	tok, err := dec.Token()
+	v, err := fastjson.ParseBytes(text)
 	if err != nil {
-		return err
+		return fmt.Errorf("not one JSON value: %w", err)
 	}
-	switch tok {
-	case json.Delim('{'):
-		var keys []string
-		seen := map[string]bool{}
-		for dec.More() {
-			k, err := dec.Token()
-			if err != nil {
-				return err
+	if dup := jsonkeys.Duplicate(v); dup != "" {
+		return fmt.Errorf("key %q twice in one object", dup)
+	}
+	obj, err := v.Object()
+	if err != nil {
+		return errors.New("not a JSON object")
+	}
+	var keys []string
+	obj.Visit(func(k []byte, _ *fastjson.Value) { keys = append(keys, string(k)) })
+	for _, a := range keys {
+		for _, b := range keys {
+			if strings.HasPrefix(b, a+".") {
+				return fmt.Errorf("keys %q and %q name the same field twice", a, b)
 			}
-			key := k.(string)
-			if seen[key] {
-				return fmt.Errorf("key %q twice in one object", key)
-			}
-			seen[key] = true
-			keys = append(keys, key)
-			if err := walk(dec, false); err != nil {
-				return err
-			}
-		}
-		if _, err := dec.Token(); err != nil {
-			return err
-		}
-		if top {
-			for _, a := range keys {
-				for _, b := range keys {
-					if strings.HasPrefix(b, a+".") {
-						return fmt.Errorf("keys %q and %q name the same field twice", a, b)
-					}
-				}
-			}
-		}
-	case json.Delim('['):
-		for dec.More() {
-			if err := walk(dec, false); err != nil {
-				return err
-			}
-		}
-		if _, err := dec.Token(); err != nil {
-			return err
 		}
 	}
 	return nil
