@@ -8,6 +8,9 @@ GO ?= go
 OCB := $(GO) tool go.opentelemetry.io/collector/cmd/builder
 COLLECTOR := bin/otelcol-fastdeploy
 DEPLOYER := bin/fastdeploy
+# The deployer's version: a release tag (v*), else the commit; "fastdeploy
+# version" and its User-Agent show it.
+VERSION ?= $(shell git describe --tags --match 'v*' --always --dirty 2>/dev/null)
 GOTEST_FLAGS ?= -count=1
 # Every collector configuration we ship; make test validates each.
 CONFIGS := $(wildcard config/*.yaml)
@@ -28,7 +31,7 @@ collector:
 
 deployer:
 	@mkdir -p bin
-	@if [ -f cmd/fastdeploy/main.go ]; then $(GO) build -o $(DEPLOYER) ./cmd/fastdeploy; \
+	@if [ -f cmd/fastdeploy/main.go ]; then $(GO) build -ldflags "-X github.com/fastdeploy/otelcol-fastdeploy/internal/deployer/cli.Version=$(VERSION)" -o $(DEPLOYER) ./cmd/fastdeploy; \
 	else echo "cmd/fastdeploy not there yet: skipping the deployer"; fi
 
 run: collector

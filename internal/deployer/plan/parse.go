@@ -41,6 +41,11 @@ func Parse(file string, data []byte) (*Plan, error) {
 				}
 			}
 		}
+		if strings.Contains(msg, "tab character") {
+			// yaml.v3 names the line of the mapping the tab breaks, not
+			// the tab's: point at the first tab-indented line from there.
+			line = tabLine(data, line)
+		}
 		return nil, Errors{{File: file, Line: line, Msg: "invalid YAML: " + msg}}
 	}
 	if len(doc.Content) == 0 {
@@ -97,6 +102,21 @@ func Parse(file string, data []byte) (*Plan, error) {
 		return nil, p.errs
 	}
 	return plan, nil
+}
+
+// tabLine returns the first line at or after from whose indentation holds
+// a tab, or from when there is none.
+func tabLine(data []byte, from int) int {
+	for i, l := range strings.Split(string(data), "\n") {
+		if i+1 < from {
+			continue
+		}
+		indent := l[:len(l)-len(strings.TrimLeft(l, " \t"))]
+		if strings.Contains(indent, "\t") {
+			return i + 1
+		}
+	}
+	return from
 }
 
 func (p *parser) requireIn(root *yaml.Node, field string) {

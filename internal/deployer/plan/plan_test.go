@@ -161,3 +161,27 @@ func TestExamplePlansAreValid(t *testing.T) {
 		assert.NoError(t, err, path)
 	}
 }
+
+// TestTabLine: a tab in the indentation is reported at its own line, not
+// at the line of the mapping it breaks; other syntax errors keep theirs.
+func TestTabLine(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		line int
+	}{
+		{"service: web\nenvironment: prod\nsteps:\n  - name: a\n    run: \"true\"\n  - name: b\n\trun: \"false\"\n", 7},
+		{"service: web\n\tenvironment: prod\n", 2},
+		{"service: web\nenvironment: prod\nsteps:\n  - name: a\n    run: \"true\"\n    \tdir: x\n", 6},
+		// Near miss: a tab inside a value is no indentation.
+		{"service: web\nenvironment: prod\nsteps:\n  - name: a\n    run: \"a\tb\"\n  - name: [\n", 6},
+	} {
+		_, err := Parse("p.yaml", []byte(tc.yaml))
+		require.Error(t, err)
+		var errs Errors
+		require.ErrorAs(t, err, &errs)
+		assert.Equal(t, tc.line, errs[0].Line, "%q: %s", tc.yaml, err)
+	}
+	// Revision times are RFC 3339 with a zone.
+	_, err := Parse("p.yaml", []byte("service: a\nenvironment: b\nrevision_time: 2026-11-27 10:00\nsteps: [{name: x, run: 'true'}]\n"))
+	assert.ErrorContains(t, err, "p.yaml:3: revision_time: must be an RFC 3339 time")
+}
