@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
+
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployattr"
 )
 
@@ -51,6 +53,11 @@ type Config struct {
 	// TimeToRestoreHistory is how many deployment outcomes are kept per
 	// service and environment to place late and out-of-order outcomes.
 	TimeToRestoreHistory int `mapstructure:"time_to_restore_history"`
+	// Storage names a storage extension (file_storage) the cumulative
+	// counts are written through to before a batch is acknowledged, so a
+	// collector that is killed and restarted continues its series instead
+	// of losing what it counted since the last scrape.
+	Storage *component.ID `mapstructure:"storage"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -232,6 +239,12 @@ func createDefaultConfig() *Config {
 // Validate checks the configuration; the collector calls it before start.
 func (c *Config) Validate() error {
 	var errs []error
+	if c.Storage != nil && c.AggregationTemporality == TemporalityDelta {
+		errs = append(errs, errors.New("storage keeps cumulative counts across restarts; with aggregation_temporality delta there are none to keep"))
+	}
+	if c.Storage != nil && c.Histograms.Type == HistogramExponential {
+		errs = append(errs, errors.New("storage persists explicit-bucket histograms only; use histograms.type explicit or no storage"))
+	}
 	if c.MetricsFlushInterval <= 0 {
 		errs = append(errs, fmt.Errorf("metrics_flush_interval must be positive, got %s", c.MetricsFlushInterval))
 	}

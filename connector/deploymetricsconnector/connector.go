@@ -2,12 +2,14 @@ package deploymetricsconnector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
@@ -21,6 +23,7 @@ import (
 // side of a connector configuration: the logs side brings deployment starts
 // for active_deployments, the traces side everything else.
 type deployMetrics struct {
+	id        component.ID
 	cfg       *Config
 	logger    *zap.Logger
 	telemetry *metadata.TelemetryBuilder
@@ -36,9 +39,10 @@ type deployMetrics struct {
 	cancel       context.CancelFunc
 	done         chan struct{}
 	release      func() // removes the instance from the factory's map
+	storage      storage.Client
 }
 
-func newDeployMetrics(cfg *Config, set component.TelemetrySettings, now func() time.Time) (*deployMetrics, error) {
+func newDeployMetrics(id component.ID, cfg *Config, set component.TelemetrySettings, now func() time.Time) (*deployMetrics, error) {
 	e, err := newEngine(cfg, now)
 	if err != nil {
 		return nil, fmt.Errorf("invalid deploy_metrics configuration: %w", err)
@@ -47,7 +51,7 @@ func newDeployMetrics(cfg *Config, set component.TelemetrySettings, now func() t
 	if err != nil {
 		return nil, fmt.Errorf("failed to create deploy_metrics telemetry: %w", err)
 	}
-	return &deployMetrics{cfg: cfg, logger: set.Logger, telemetry: tb, engine: e}, nil
+	return &deployMetrics{id: id, cfg: cfg, logger: set.Logger, telemetry: tb, engine: e}, nil
 }
 
 // attach registers one side. Metrics go to the traces side's pipelines when
@@ -62,17 +66,48 @@ func (d *deployMetrics) attach(next consumer.Metrics, traces bool) {
 	}
 }
 
-func (d *deployMetrics) start() {
+func (d *deployMetrics) start(ctx context.Context, host component.Host) error {
 	d.lifecycle.Lock()
 	defer d.lifecycle.Unlock()
 	if d.running {
-		return
+		return nil
+	}
+	if d.cfg.Storage != nil {
+		client, err := openStorage(ctx, host, *d.cfg.Storage, d.id)
+		if err != nil {
+			return err
+		}
+		d.mu.Lock()
+		err = d.engine.attachStorage(ctx, client)
+		d.mu.Unlock()
+		if err != nil {
+			_ = client.Close(ctx)
+			return fmt.Errorf("restore deployment metrics from %s: %w", d.cfg.Storage, err)
+		}
+		d.storage = client
 	}
 	d.running = true
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel, d.done = cancel, make(chan struct{})
 	go d.flushLoop(ctx, d.done)
 	d.logger.Info("deploy_metrics started", zap.Duration("flush_interval", d.cfg.MetricsFlushInterval))
+	return nil
+}
+
+func openStorage(ctx context.Context, host component.Host, storageID, id component.ID) (storage.Client, error) {
+	ext, ok := host.GetExtensions()[storageID]
+	if !ok {
+		return nil, fmt.Errorf("storage extension %s not found", storageID)
+	}
+	se, ok := ext.(storage.Extension)
+	if !ok {
+		return nil, fmt.Errorf("extension %s is not a storage extension", storageID)
+	}
+	client, err := se.GetClient(ctx, component.KindConnector, id, "")
+	if err != nil {
+		return nil, fmt.Errorf("open storage %s: %w", storageID, err)
+	}
+	return client, nil
 }
 
 func (d *deployMetrics) flushLoop(ctx context.Context, done chan struct{}) {
@@ -121,12 +156,14 @@ func (d *deployMetrics) detach(ctx context.Context) error {
 	}
 	d.logger.Info("deploy_metrics stopped")
 	zeroed, err := d.flush(ctx)
-	if err != nil || !zeroed {
-		return err
+	if err == nil && zeroed {
+		// Series created since the last tick went out at zero: one more
+		// flush carries their counts, so nothing observed is lost at shutdown.
+		_, err = d.flush(ctx)
 	}
-	// Series created since the last tick went out at zero: one more flush
-	// carries their counts, so nothing observed is lost at shutdown.
-	_, err = d.flush(ctx)
+	if d.storage != nil {
+		err = errors.Join(err, d.storage.Close(ctx))
+	}
 	return err
 }
 
@@ -137,6 +174,10 @@ func (d *deployMetrics) flush(ctx context.Context) (zeroed bool, err error) {
 	d.mu.Lock()
 	md := d.engine.flush(&c)
 	zeroed = d.engine.zeroed > 0
+	// Series shown for the first time or expired: the next start must know.
+	if err := d.engine.save(ctx); err != nil {
+		d.logger.Warn("deployment metrics not persisted; retried with the next batch", zap.Error(err))
+	}
 	d.mu.Unlock()
 	d.record(ctx, &c)
 	if md.DataPointCount() == 0 {
@@ -152,9 +193,14 @@ func (d *deployMetrics) consumeTraces(ctx context.Context, td ptrace.Traces) err
 	var c counts
 	d.mu.Lock()
 	d.engine.consumeTraces(td, &c)
+	// Written through before the receiver acknowledges: a killed collector
+	// restarts with every count it acknowledged. On failure the receiver
+	// answers 503, the client retries, and the spans counted now are
+	// recognised as duplicates while the changes are written again.
+	err := d.engine.save(ctx)
 	d.mu.Unlock()
 	d.record(ctx, &c)
-	return nil
+	return err
 }
 
 func (d *deployMetrics) consumeLogs(ctx context.Context, ld plog.Logs) error {
@@ -184,9 +230,8 @@ type side struct {
 	detached sync.Once
 }
 
-func (s *side) Start(context.Context, component.Host) error {
-	s.shared.start()
-	return nil
+func (s *side) Start(ctx context.Context, host component.Host) error {
+	return s.shared.start(ctx, host)
 }
 
 func (s *side) Shutdown(ctx context.Context) error {

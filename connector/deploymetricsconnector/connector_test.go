@@ -105,7 +105,7 @@ func TestOverflowTelemetry(t *testing.T) {
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(ctx)) })
 	cfg := createDefaultConfig()
 	cfg.MaxSeriesPerMetric = 1
-	d, err := newDeployMetrics(cfg, tel.NewTelemetrySettings(), time.Now)
+	d, err := newDeployMetrics(storageID, cfg, tel.NewTelemetrySettings(), time.Now)
 	require.NoError(t, err)
 	require.NoError(t, d.consumeTraces(ctx, traces(
 		testDeployment{id: "1", service: "a", status: "success", end: time.Now(), took: time.Second},

@@ -73,6 +73,9 @@ type engine struct {
 	// zeroed counts the data points the last flush sent at zero for new
 	// series; a final flush follows up with their counts.
 	zeroed int
+	// persist writes cumulative counts through to storage; nil without.
+	persist      *persisted
+	rewriteDedup bool
 }
 
 func newEngine(cfg *Config, now func() time.Time) (*engine, error) {

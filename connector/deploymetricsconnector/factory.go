@@ -39,7 +39,7 @@ func (f *instances) get(set connector.Settings, cfg component.Config, next consu
 	d, ok := f.byConfig[c]
 	if !ok {
 		var err error
-		d, err = newDeployMetrics(c, set.TelemetrySettings, time.Now)
+		d, err = newDeployMetrics(set.ID, c, set.TelemetrySettings, time.Now)
 		if err != nil {
 			return nil, err
 		}

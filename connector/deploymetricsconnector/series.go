@@ -188,6 +188,10 @@ type seriesSet struct {
 	m        map[labelKey]*series
 	overflow *series
 	newHist  func() *histogram
+	// track and untrack, set with storage, hear of series that changed
+	// (created: new) and of series dropped.
+	track   func(sr *series, created bool)
+	untrack func(sr *series)
 }
 
 func newSeriesSet(name string, maxSeries int, newHist func() *histogram, labels ...string) *seriesSet {
@@ -201,20 +205,30 @@ func newSeriesSet(name string, maxSeries int, newHist func() *histogram, labels 
 func (s *seriesSet) get(k labelKey, now int64, start pcommon.Timestamp) (sr *series, overflowed bool) {
 	if sr, ok := s.m[k]; ok {
 		sr.updated, sr.unexported = now, true
+		s.changed(sr, false)
 		return sr, false
 	}
 	if len(s.m) >= s.max {
-		if s.overflow == nil {
+		created := s.overflow == nil
+		if created {
 			s.overflow = s.newSeries(labelKey{}, start)
 		}
 		s.overflow.updated, s.overflow.unexported = now, true
+		s.changed(s.overflow, created)
 		return s.overflow, true
 	}
 	k = k.clone()
 	sr = s.newSeries(k, start)
 	sr.updated, sr.unexported = now, true
 	s.m[k] = sr
+	s.changed(sr, true)
 	return sr, false
+}
+
+func (s *seriesSet) changed(sr *series, created bool) {
+	if s.track != nil {
+		s.track(sr, created)
+	}
 }
 
 func (s *seriesSet) newSeries(k labelKey, start pcommon.Timestamp) *series {
@@ -270,10 +284,16 @@ func (s *seriesSet) expire(cutoff int64, keep func(*series) bool) {
 	}
 	for k, sr := range s.m {
 		if idle(sr) {
+			if s.untrack != nil {
+				s.untrack(sr)
+			}
 			delete(s.m, k)
 		}
 	}
 	if s.overflow != nil && idle(s.overflow) {
+		if s.untrack != nil {
+			s.untrack(s.overflow)
+		}
 		s.overflow = nil
 	}
 }
@@ -285,7 +305,10 @@ func (s *seriesSet) exported(zeroFirst bool) {
 		if sr.shown || !zeroFirst {
 			sr.unexported = false
 		}
-		sr.shown = true
+		if !sr.shown {
+			sr.shown = true
+			s.changed(sr, false)
+		}
 	}
 	for _, sr := range s.m {
 		mark(sr)

@@ -15,6 +15,8 @@ type spanDedup struct {
 	ring [][24]byte
 	next int
 	set  map[[24]byte]struct{}
+	// onSet is told which slot an entry went to, for storage.
+	onSet func(slot int)
 }
 
 func newSpanDedup(size int) *spanDedup {
@@ -32,15 +34,25 @@ func (d *spanDedup) seen(trace pcommon.TraceID, span pcommon.SpanID) bool {
 	if _, ok := d.set[k]; ok {
 		return true
 	}
+	d.insert(k)
+	return false
+}
+
+// insert adds k, evicting the oldest entry when the ring is full.
+func (d *spanDedup) insert(k [24]byte) {
+	slot := len(d.ring)
 	if len(d.ring) < d.size {
 		d.ring = append(d.ring, k)
 	} else {
-		delete(d.set, d.ring[d.next])
-		d.ring[d.next] = k
+		slot = d.next
+		delete(d.set, d.ring[slot])
+		d.ring[slot] = k
 		d.next = (d.next + 1) % d.size
 	}
 	d.set[k] = struct{}{}
-	return false
+	if d.onSet != nil {
+		d.onSet(slot)
+	}
 }
 
 // idRing remembers the last `size` deployment ids that finished, so a
