@@ -267,4 +267,3 @@ func (e *engine) save(ctx context.Context) error {
 	p.removed, p.indexChanged, p.dedupSlots = p.removed[:0], false, p.dedupSlots[:0]
 	return nil
 }
-
