@@ -71,3 +71,69 @@ func TestLiveStatusLine(t *testing.T) {
 	assert.Contains(t, out, "✘ [2/3] migrate: failure in 1.0s (exit status 1)\n")
 	assert.True(t, strings.HasSuffix(out, "(exit status 1)\n"), "status line cleared at the end: %q", out[max(0, len(out)-80):])
 }
+
+// TestLiveLayoutAndSummary: output sits under its step's header line and
+// above its result; the live line names the running task; the summary
+// names the failed step, how it ended, its stderr tail and the trace link.
+func TestLiveLayoutAndSummary(t *testing.T) {
+	var buf syncBuf
+	p := newPrinter(&buf, true, time.Hour) // redraws only on events
+	p.TraceURL = func(id string) string { return "http://ui/trace/" + id }
+	p.StepStarted(0, 2, "configure")
+	p.Activity(0, "TASK [web1] write config")
+	assert.Regexp(t, `\[1/2\] configure  \d+ms  TASK \[web1\] write config`, buf.String())
+	p.Activity(1, "TASK [web1] stale") // not the running step: ignored
+	p.Output(0, "ansible", "ok:       [web1] write config")
+	p.StepFinished(runner.StepResult{Position: 0, Name: "configure", State: "success", Duration: time.Second}, 2)
+	p.StepStarted(1, 2, "migrate")
+	p.Output(1, "stdout", "applying")
+	p.Output(1, "stderr", "ERROR: boom")
+	code := 3
+	failed := runner.StepResult{Position: 1, Name: "migrate", State: "failure", Duration: time.Second, ExitCode: &code,
+		Message: "exit status 3", StderrTail: []string{"psql: connecting", "ERROR: boom"}}
+	p.StepFinished(failed, 2)
+	p.Finished(runner.Result{DeploymentID: "d9", TraceID: "t1", Status: "failure", Started: time.Unix(0, 0), Finished: time.Unix(3, 0),
+		Steps: []runner.StepResult{{Name: "configure", State: "success", Duration: time.Second}, failed}})
+	p.Close()
+	var lines []string
+	for _, l := range strings.Split(buf.String(), "\n") {
+		// What stays on screen: the text after the last line clear.
+		if i := strings.LastIndex(l, "\x1b[2K"); i >= 0 {
+			l = l[i+len("\x1b[2K"):]
+		}
+		lines = append(lines, l)
+	}
+	screen := strings.Join(lines, "\n")
+	assert.Contains(t, screen, `▸ [1/2] configure
+  │ ok:       [web1] write config
+✔ [1/2] configure: success in 1.0s
+▸ [2/2] migrate
+  │ applying
+  │ ! ERROR: boom
+✘ [2/2] migrate: failure in 1.0s (exit status 3)
+`)
+	assert.Contains(t, screen, `deployment d9: failure in 3.0s at step [2/2] migrate (trace t1)
+  migrate: exit code 3
+  last lines of stderr:
+    psql: connecting
+    ERROR: boom
+  trace: http://ui/trace/t1
+`)
+	assert.NotContains(t, screen, "stale")
+}
+
+func TestHow(t *testing.T) {
+	code := 1
+	for _, tc := range []struct {
+		r    runner.StepResult
+		want string
+	}{
+		{runner.StepResult{State: "failure", ExitCode: &code, Message: "exit status 1"}, "exit code 1"},
+		{runner.StepResult{State: "failure", Signal: "SIGKILL", Message: "killed by SIGKILL"}, "killed by SIGKILL"},
+		{runner.StepResult{State: "timeout", Signal: "SIGTERM", Message: "step timeout of 5s reached"}, "step timeout of 5s reached, killed by SIGTERM"},
+		{runner.StepResult{State: "failure", Message: "exec: \"nope\": executable file not found in $PATH"}, "exec: \"nope\": executable file not found in $PATH"},
+		{runner.StepResult{State: "failure", ExitCode: &code, Message: `exit status 1: task "x" failed on h: boom`}, `exit code 1, task "x" failed on h: boom`},
+	} {
+		assert.Equal(t, tc.want, How(tc.r))
+	}
+}

@@ -59,6 +59,7 @@ type progress struct {
 	out      []string
 	started  chan int
 	finished []StepResult
+	activity []string
 }
 
 func (p *progress) StepStarted(position, total int, name string) {
@@ -79,6 +80,18 @@ func (p *progress) StepFinished(r StepResult, total int) {
 	p.finished = append(p.finished, r)
 }
 func (p *progress) Finished(Result) {}
+
+func (p *progress) Activity(position int, text string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.activity = append(p.activity, fmt.Sprintf("%d %s", position, text))
+}
+
+func (p *progress) activities() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.activity...)
+}
 
 func (p *progress) lines() []string {
 	p.mu.Lock()
@@ -536,6 +549,7 @@ func TestAnsibleStepBundledCallback(t *testing.T) {
 echo "$ANSIBLE_STDOUT_CALLBACK" > %[1]s/callback
 cp "${ANSIBLE_CALLBACK_PLUGINS%%%%:*}/fastdeploy_json_cb.py" %[1]s/plugin.py
 echo '[WARNING]: not json'
+echo 'RUNNING [db1] migrate' >&2
 cat %[2]s
 echo '%[3]s'
 echo 'RECAP localhost ok=6 changed=2 failed=1' >&2
@@ -561,6 +575,14 @@ steps:
 	res := Run(context.Background(), o)
 	require.Equal(t, deployevent.StatusFailure, res.Status)
 	assert.Equal(t, `exit status 2: task "migrate" failed on db1: exit 3`, res.Steps[0].Message)
+	// The cause, for the summary and the collector: stderr's last lines
+	// and the failed task's message; the RUNNING line is for the live
+	// status line only.
+	assert.Equal(t, []string{"ERROR! something", `task "migrate" failed on db1: exit 3`}, res.Steps[0].StderrTail)
+	assert.Equal(t, []string{"0 TASK [db1] migrate"}, pr.activities())
+	for _, l := range pr.lines() {
+		assert.NotContains(t, l, "RUNNING")
+	}
 
 	cb, err := os.ReadFile(filepath.Join(dir, "callback"))
 	require.NoError(t, err)
