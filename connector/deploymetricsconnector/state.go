@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/boundedset"
 )
 
 // spanDedup remembers the last `size` (trace id, span id) pairs, so a span
@@ -58,35 +60,19 @@ func (d *spanDedup) insert(k [24]byte) {
 // idRing remembers the last `size` deployment ids that finished, so a
 // duplicate finish does not lower the gauge twice and a start that arrives
 // after its finish does not raise it.
-type idRing struct {
-	size int
-	ring []string
-	next int
-	set  map[string]struct{}
-}
+type idRing struct{ set *boundedset.Set[string] }
 
 func newIDRing(size int) *idRing {
-	return &idRing{size: size, set: make(map[string]struct{})}
+	return &idRing{set: boundedset.NewSet[string](size)}
 }
 
-func (r *idRing) contains(id string) bool {
-	_, ok := r.set[id]
-	return ok
-}
+func (r *idRing) contains(id string) bool { return r.set.Contains(id) }
 
 func (r *idRing) add(id string) {
-	if r.contains(id) {
-		return
+	if !r.set.Contains(id) {
+		// The id may point into a pdata buffer that is reused.
+		r.set.Add(strings.Clone(id))
 	}
-	id = strings.Clone(id)
-	if len(r.ring) < r.size {
-		r.ring = append(r.ring, id)
-	} else {
-		delete(r.set, r.ring[r.next])
-		r.ring[r.next] = id
-		r.next = (r.next + 1) % r.size
-	}
-	r.set[id] = struct{}{}
 }
 
 // inflight is a deployment counted in active_deployments.

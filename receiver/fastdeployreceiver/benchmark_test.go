@@ -13,6 +13,7 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/entry"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/parser/jsonparser"
 	"github.com/stretchr/testify/require"
+	"github.com/valyala/fastjson"
 	"go.opentelemetry.io/collector/component/componenttest"
 )
 
@@ -36,12 +37,17 @@ func BenchmarkIngestAnsibleRun(b *testing.B) {
 		b.ResetTimer()
 		var dec ansibleDecoder
 		for b.Loop() {
-			batch, rerr := dec.decode(body, time.UTC, time.Now())
+			now := time.Now()
+			batch, rerr := dec.decode(body, time.UTC)
 			if rerr != nil {
 				b.Fatal(rerr)
 			}
-			x := tr.begin(time.Now())
-			x.ansible(batch, target)
+			in := &ansibleInput{target: target, batch: batch}
+			if rerr := in.validate(now); rerr != nil {
+				b.Fatal(rerr)
+			}
+			x := tr.begin(now, in.lockKeys())
+			in.track(x)
 			x.release()
 			_ = x.commit(context.Background())
 			if x.out.spanCount != lines {
@@ -90,16 +96,21 @@ func BenchmarkIngestLifecycle(b *testing.B) {
 	tr := newTracker(time.Hour, defaultDedupWindow, "bench")
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
+	var p fastjson.Parser
 	for b.Loop() {
-		events, rerr := testDecodeLifecycle(body)
+		now := time.Now()
+		in, rerr := decodeLifecycle(body, &p)
 		if rerr != nil {
 			b.Fatal(rerr)
 		}
-		x := tr.begin(time.Now())
-		for i := range events {
-			events[i].ID = "" // every iteration is a new delivery
-			x.lifecycle(&events[i])
+		if rerr := in.validate(now); rerr != nil {
+			b.Fatal(rerr)
 		}
+		for i := range in.events {
+			in.events[i].ID = "" // every iteration is a new delivery
+		}
+		x := tr.begin(now, in.lockKeys())
+		in.track(x)
 		x.release()
 		_ = x.commit(context.Background())
 	}

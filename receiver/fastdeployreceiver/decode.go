@@ -4,71 +4,28 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"net/http"
 	"reflect"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployevent"
-	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
 )
 
-// requestError is a refusal that goes back to the client as a JSON body
-// naming what is wrong. Messages never quote values, only names and
-// positions, so that a secret in a bad payload is not echoed.
-type requestError struct {
-	status int
-	reason string // the events_refused metric's reason attribute
-	msg    string
-	field  string
-	line   int // 1-based line in the body, 0 when not known
-	index  int // 0-based position of the item in the request, -1 when not known
-}
-
-func (e *requestError) Error() string {
-	s := e.msg
-	if e.field != "" {
-		s = e.field + ": " + s
-	}
-	if e.line > 0 {
-		s = fmt.Sprintf("line %d: %s", e.line, s)
-	}
-	return s
-}
-
-type errorBody struct {
-	Error string `json:"error"`
-	Field string `json:"field,omitempty"`
-	Line  int    `json:"line,omitempty"`
-	Index *int   `json:"index,omitempty"`
-}
-
-func (e *requestError) body() errorBody {
-	b := errorBody{Error: e.msg, Field: e.field, Line: e.line}
-	if e.index >= 0 {
-		idx := e.index
-		b.Index = &idx
-	}
-	return b
-}
-
-func malformed(line, index int, field, format string, args ...any) *requestError {
-	return &requestError{status: http.StatusBadRequest, reason: "malformed", msg: fmt.Sprintf(format, args...), field: field, line: line, index: index}
-}
-
-func invalid(line, index int, field, msg string) *requestError {
-	return &requestError{status: http.StatusUnprocessableEntity, reason: "invalid", msg: msg, field: field, line: line, index: index}
-}
+// Decoders turn a body into plain values (events, tasks, steps) and
+// refuse only what cannot be read: syntax, wrong types. Whether the values
+// are acceptable is validate's question. Both item walkers below pass each
+// item through validate's uniqueKeys, so no format can skip that rule.
 
 // jsonItems walks a body that is a JSON array of objects, one object, or
 // objects one per line (NDJSON), calling fn with each raw item, its line and
 // its index. Items are handed over raw so each decoder can report fields in
-// its own terms.
-func jsonItems(body []byte, fn func(raw []byte, line, index int) *requestError) *requestError {
+// its own terms; p checks their keys.
+func jsonItems(body []byte, p *fastjson.Parser, fn func(raw []byte, line, index int) *requestError) *requestError {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
 		return malformed(0, -1, "", "empty body")
@@ -114,6 +71,11 @@ func jsonItems(body []byte, fn func(raw []byte, line, index int) *requestError) 
 		if len(raw) == 0 || raw[0] != '{' {
 			return malformed(line, index, "", "each item must be a JSON object")
 		}
+		if v, err := p.ParseBytes(raw); err == nil {
+			if rerr := uniqueKeys(v, line, index); rerr != nil {
+				return rerr
+			}
+		}
 		if rerr := fn(raw, line, index); rerr != nil {
 			return rerr
 		}
@@ -121,6 +83,77 @@ func jsonItems(body []byte, fn func(raw []byte, line, index int) *requestError) 
 			continue
 		}
 	}
+}
+
+// forEachItem calls fn with each item of a body that is a JSON array, one
+// value, or values one per line. Values are only valid during fn. On a
+// syntax error the body is walked again with encoding/json to report the
+// line and index of the fault without quoting it.
+func forEachItem(p *fastjson.Parser, body []byte, fn func(v *fastjson.Value, line, index int) *requestError) *requestError {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return malformed(0, -1, "", "empty body")
+	}
+	if trimmed[0] == '[' {
+		v, err := p.ParseBytes(trimmed)
+		if err != nil {
+			return slowItems(p, body, fn)
+		}
+		items := v.GetArray()
+		if len(items) == 0 {
+			return malformed(1, -1, "", "empty array: send at least one item")
+		}
+		for i, item := range items {
+			if rerr := uniqueKeys(item, 0, i); rerr != nil {
+				return rerr
+			}
+			if rerr := fn(item, 0, i); rerr != nil {
+				return rerr
+			}
+		}
+		return nil
+	}
+	line, index := 0, 0
+	for rest := body; len(rest) > 0; {
+		line++
+		var l []byte
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			l, rest = rest[:i], rest[i+1:]
+		} else {
+			l, rest = rest, nil
+		}
+		l = bytes.TrimSpace(l)
+		if len(l) == 0 {
+			continue
+		}
+		v, err := p.ParseBytes(l)
+		if err != nil {
+			// Not one value per line: pretty-printed or several per line.
+			return slowItems(p, body, fn)
+		}
+		if rerr := uniqueKeys(v, line, index); rerr != nil {
+			return rerr
+		}
+		if rerr := fn(v, line, index); rerr != nil {
+			return rerr
+		}
+		index++
+	}
+	return nil
+}
+
+// slowItems walks items with encoding/json, which reports syntax errors by
+// line, and hands each well-formed item to fn.
+func slowItems(p *fastjson.Parser, body []byte, fn func(v *fastjson.Value, line, index int) *requestError) *requestError {
+	return jsonItems(body, p, func(raw []byte, line, index int) *requestError {
+		v, err := p.ParseBytes(raw)
+		if err != nil {
+			// encoding/json accepted it; fastjson refuses only what is
+			// nested deeper than it allows.
+			return malformed(line, index, "", "JSON nested too deeply")
+		}
+		return fn(v, line, index)
+	})
 }
 
 // invalidUTF8At returns the offset of the first byte that is not UTF-8, or
@@ -137,52 +170,6 @@ func invalidUTF8At(body []byte) int {
 		i += size
 	}
 	return -1
-}
-
-// Event times outside this window are refused: far-past times are bugs or
-// zero values, and future times beyond clock skew would distort durations
-// and event-time metrics.
-const (
-	maxEventAge   = 5 * 365 * 24 * time.Hour
-	maxFutureSkew = 24 * time.Hour
-	windowReason  = "time outside the accepted window (5 years ago to 24 hours ahead)"
-)
-
-func outsideWindow(t, now time.Time) bool {
-	return t.Before(now.Add(-maxEventAge)) || t.After(now.Add(maxFutureSkew))
-}
-
-// duplicateKey returns the dotted path of the first key that appears twice
-// in one object of v, or "". encoding/json would keep the last silently.
-func duplicateKey(v *fastjson.Value, prefix string) string {
-	switch v.Type() {
-	case fastjson.TypeObject:
-		obj, _ := v.Object()
-		var keys [][]byte
-		found := ""
-		obj.Visit(func(k []byte, child *fastjson.Value) {
-			if found != "" {
-				return
-			}
-			for _, seen := range keys {
-				if bytes.Equal(seen, k) {
-					found = prefix + string(k)
-					return
-				}
-			}
-			keys = append(keys, k)
-			found = duplicateKey(child, prefix+string(k)+".")
-		})
-		return found
-	case fastjson.TypeArray:
-		arr, _ := v.Array()
-		for _, e := range arr {
-			if d := duplicateKey(e, prefix); d != "" {
-				return d
-			}
-		}
-	}
-	return ""
 }
 
 func skipSpace(body []byte, off int64) int64 {
@@ -281,64 +268,83 @@ func splitPath(p string) []string {
 	return append(out, p[start:])
 }
 
-func stepTime(s *deployevent.Step, started bool) *time.Time {
-	if s == nil {
-		return nil
+// fieldString reads an optional string field; present is false when it
+// is absent or null.
+func fieldString(v *fastjson.Value, key string, line, index int) (s string, present bool, rerr *requestError) {
+	f := v.Get(key)
+	if f == nil || f.Type() == fastjson.TypeNull {
+		return "", false, nil
 	}
-	if started {
-		return s.Started
+	b, err := f.StringBytes()
+	if err != nil {
+		return "", true, malformed(line, index, key, "wrong type: want string")
 	}
-	return s.Finished
+	return string(b), true, nil
 }
 
-var lifecycleTimeFields = []string{"time", "deployment.started", "deployment.finished", "deployment.revision_time", "step.started", "step.finished"}
+// Layouts of json_cb's zone-less isoformat() times, and RFC 3339 for
+// callbacks that send a zone.
+var ansibleTimeLayouts = []string{
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999",
+	time.RFC3339Nano,
+}
 
-// decodeLifecycle decodes and validates every event of a request; one bad
-// event refuses the whole request. Times are checked against now.
-func decodeLifecycle(body []byte, now time.Time, parsers *fastjson.ParserPool) ([]deployevent.Event, *requestError) {
-	var events []deployevent.Event
-	p := parsers.Get()
-	defer parsers.Put(p)
-	rerr := jsonItems(body, func(raw []byte, line, index int) *requestError {
-		if v, err := p.ParseBytes(raw); err == nil {
-			if key := duplicateKey(v, ""); key != "" {
-				return malformed(line, index, key, "key appears twice in one object")
-			}
+func parseAnsibleTime(s string, loc *time.Location) (time.Time, bool) {
+	for _, layout := range ansibleTimeLayouts {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, true
 		}
-		var ev deployevent.Event
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber() // context values keep their integers exact
-		if err := dec.Decode(&ev); err != nil {
-			return typeError(raw, err, line, index, lifecycleTimeFields)
-		}
-		if err := ev.Validate(); err != nil {
-			var fe *deployevent.FieldError
-			if errors.As(err, &fe) {
-				return invalid(line, index, fe.Field, fe.Reason)
-			}
-			return invalid(line, index, "", err.Error())
-		}
-		for _, tf := range []struct {
-			field string
-			t     *time.Time
-		}{
-			{"time", &ev.Time}, {"deployment.started", ev.Deployment.Started}, {"deployment.finished", ev.Deployment.Finished},
-			{"deployment.revision_time", ev.Deployment.RevisionTime}, {"step.started", stepTime(ev.Step, true)}, {"step.finished", stepTime(ev.Step, false)},
-		} {
-			if tf.t != nil && outsideWindow(*tf.t, now) {
-				return invalid(line, index, tf.field, windowReason)
-			}
-		}
-		if ev.Traceparent != "" {
-			if _, _, err := deploytrace.ParseTraceparent(ev.Traceparent); err != nil {
-				return invalid(line, index, "traceparent", "want 00-<32 hex trace id>-<16 hex span id>-<2 hex flags>")
-			}
-		}
-		events = append(events, ev)
-		return nil
-	})
-	if rerr != nil {
-		return nil, rerr
 	}
-	return events, nil
+	return time.Time{}, false
+}
+
+// putObject copies a JSON object into m in source order, keeping integers
+// exact; depth is bounded by fastjson's parser.
+func putObject(m pcommon.Map, obj *fastjson.Object) {
+	m.EnsureCapacity(obj.Len())
+	obj.Visit(func(k []byte, v *fastjson.Value) {
+		putFast(m.PutEmpty(string(k)), v)
+	})
+}
+
+func putFast(dst pcommon.Value, v *fastjson.Value) {
+	switch v.Type() {
+	case fastjson.TypeString:
+		dst.SetStr(string(v.GetStringBytes()))
+	case fastjson.TypeNumber:
+		if i, err := v.Int64(); err == nil {
+			dst.SetInt(i)
+		} else if f, err := v.Float64(); err == nil {
+			dst.SetDouble(f)
+		} else {
+			dst.SetStr(v.String())
+		}
+	case fastjson.TypeTrue:
+		dst.SetBool(true)
+	case fastjson.TypeFalse:
+		dst.SetBool(false)
+	case fastjson.TypeObject:
+		obj, _ := v.Object()
+		putObject(dst.SetEmptyMap(), obj)
+	case fastjson.TypeArray:
+		arr, _ := v.Array()
+		s := dst.SetEmptySlice()
+		s.EnsureCapacity(len(arr))
+		for _, e := range arr {
+			putFast(s.AppendEmpty(), e)
+		}
+	}
+}
+
+// jsonText renders an error_message or msg, which Ansible sends as a
+// string or as any JSON value, as text.
+func jsonText(v *fastjson.Value) string {
+	if v == nil || v.Type() == fastjson.TypeNull {
+		return ""
+	}
+	if v.Type() == fastjson.TypeString {
+		return strings.TrimSpace(string(v.GetStringBytes()))
+	}
+	return string(v.MarshalTo(nil))
 }

@@ -160,7 +160,7 @@ func FuzzDecodeAnsible(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var batch *ansibleBatch
 		var rerr *requestError
-		bounded(t, "the Ansible decoder", body, func() { batch, rerr = d.decode(body, loc, testNow) })
+		bounded(t, "the Ansible decoder", body, func() { batch, rerr = testDecodeAnsible(&d, body, loc) })
 		if rerr != nil {
 			checkRefusal(t, body, rerr)
 			return

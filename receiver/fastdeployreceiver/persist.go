@@ -125,7 +125,7 @@ func (p *persister) load(ctx context.Context, t *tracker) error {
 			if err := decodeHexID(pr.Parent, parent[:]); err != nil {
 				return fmt.Errorf("decode state: ansible run parent: %w", err)
 			}
-			t.runs.put(parent, ansibleRun{start: pr.Start, playID: pr.PlayID, playName: pr.PlayName, playStart: pr.PlayStart, playFail: pr.PlayFail})
+			t.runs.Put(parent, ansibleRun{start: pr.Start, playID: pr.PlayID, playName: pr.PlayName, playStart: pr.PlayStart, playFail: pr.PlayFail})
 		}
 	}
 	var chunks []dedupChunk
@@ -146,7 +146,7 @@ func (p *persister) load(ctx context.Context, t *tracker) error {
 	slices.SortFunc(chunks, func(a, b dedupChunk) int { return int(a.Seq) - int(b.Seq) })
 	for _, c := range chunks {
 		for _, id := range c.IDs {
-			t.delivered.put(id, struct{}{})
+			t.delivered.Add(id)
 		}
 	}
 	if n := len(chunks); n > 0 {
@@ -227,12 +227,13 @@ func snapshot(t *tracker) persistedState {
 		}
 		return a.Step.Position - b.Step.Position
 	})
-	for parent, r := range t.runs.items {
+	t.runs.All(func(parent deploytrace.SpanID, r ansibleRun) bool {
 		if r.playID == "" && r.start.IsZero() {
-			continue // a finished run
+			return true // a finished run
 		}
 		st.Runs = append(st.Runs, persistedRun{Parent: parent.String(), Start: r.start, PlayID: r.playID, PlayName: r.playName, PlayStart: r.playStart, PlayFail: r.playFail})
-	}
+		return true
+	})
 	slices.SortFunc(st.Runs, func(a, b persistedRun) int {
 		if a.Parent < b.Parent {
 			return -1

@@ -214,7 +214,7 @@ func TestDedupWindowIsBounded(t *testing.T) {
 	for _, id := range []string{"1", "2", "3"} {
 		tr.events(t, ev("deployment.started", id, "2026-11-27T11:00:00Z", ""))
 	}
-	assert.Equal(t, 2, tr.r.tracker.delivered.len())
+	assert.Equal(t, 2, tr.r.tracker.delivered.Len())
 	rep := tr.events(t, ev("deployment.started", "1", "2026-11-27T11:00:00Z", ""))
 	assert.EqualValues(t, 1, rep.body["accepted"], "the oldest id was forgotten")
 	rep = tr.events(t, ev("deployment.started", "3", "2026-11-27T11:00:00Z", ""))
@@ -486,7 +486,10 @@ func TestOverloadAnswers429AtOnce(t *testing.T) {
 	done := make(chan int, 2)
 	for i := range 2 {
 		go func() {
-			rep := tr.events(t, ev("deployment.finished", "x"+itoa(i), "2026-11-27T11:00:10Z", ""))
+			// Two deployments: requests for one deployment wait for each
+			// other before the pipeline and would not fill it.
+			body := strings.Replace(ev("deployment.finished", "x"+itoa(i), "2026-11-27T11:00:10Z", ""), `"id":"7"`, `"id":"`+itoa(70+i)+`"`, 1)
+			rep := tr.events(t, body)
 			done <- rep.status
 		}()
 	}

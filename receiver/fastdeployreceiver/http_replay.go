@@ -1,6 +1,10 @@
 package fastdeployreceiver
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/boundedset"
+)
 
 // maxRememberedSignatures bounds the replay cache. A signature older than
 // signature_tolerance is refused anyway, so the cache only has to cover the
@@ -12,18 +16,17 @@ const maxRememberedSignatures = 65536
 // being ingested twice.
 type replayCache struct {
 	mu  sync.Mutex
-	set *boundedSet[string, struct{}]
+	set *boundedset.Set[string]
 }
 
 func (c *replayCache) seen(key string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, ok := c.set.get(key)
-	return ok
+	return c.set.Contains(key)
 }
 
 func (c *replayCache) add(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.set.put(key, struct{}{})
+	c.set.Add(key)
 }

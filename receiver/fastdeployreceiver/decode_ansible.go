@@ -1,12 +1,14 @@
 package fastdeployreceiver
 
 import (
-	"bytes"
-	"strings"
+	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/valyala/fastjson"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
 )
 
 // Ansible requests come in one of two formats, told apart per request:
@@ -18,7 +20,29 @@ const (
 	formatJSONL  = "ansible.posix.jsonl"
 )
 
-// ansibleBatch is one decoded request.
+// ansibleTarget says where a request's Ansible tasks hang in the trace:
+// from the X-Fastdeploy-* headers or from a traceparent.
+type ansibleTarget struct {
+	deployment   string
+	service      string
+	step         string
+	stepPosition *int
+	traceparent  string
+}
+
+// ansibleInput is one decoded /v1/ansible request.
+type ansibleInput struct {
+	target ansibleTarget
+	batch  *ansibleBatch
+}
+
+// itemAt is where an item sits in a request body, for error messages.
+type itemAt struct {
+	line  int // 1-based, 0 when not known
+	index int // 0-based
+}
+
+// ansibleBatch is one decoded request body.
 type ansibleBatch struct {
 	format string
 	tasks  []ansibleTask // json_cb
@@ -27,6 +51,8 @@ type ansibleBatch struct {
 
 // ansibleTask is one task result in fastdeploy's json_cb format.
 type ansibleTask struct {
+	at           itemAt
+	missing      string // the first required field absent, refused by validate
 	Position     int
 	Start        time.Time
 	End          time.Time
@@ -46,8 +72,10 @@ type ansibleTask struct {
 
 // jsonlEvent is one ansible.posix.jsonl callback event.
 type jsonlEvent struct {
-	Event string
-	Time  time.Time
+	at      itemAt
+	missing string // the first required field absent, refused by validate
+	Event   string
+	Time    time.Time
 	// Play start events.
 	PlayID, PlayName string
 	PlayStart        time.Time
@@ -71,23 +99,6 @@ type hostStats struct {
 	Failures, Unreachable, Ignored, Rescued int64
 }
 
-// Layouts of json_cb's zone-less isoformat() times, and RFC 3339 for
-// callbacks that send a zone.
-var ansibleTimeLayouts = []string{
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04:05.999999999",
-	time.RFC3339Nano,
-}
-
-func parseAnsibleTime(s string, loc *time.Location) (time.Time, bool) {
-	for _, layout := range ansibleTimeLayouts {
-		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, true
-		}
-	}
-	return time.Time{}, false
-}
-
 // ansibleDecoder decodes Ansible requests with fastjson, straight into
 // pdata values: Ansible results are large nested maps, and building them
 // without an intermediate map[string]any is most of the receiver's speed.
@@ -97,16 +108,13 @@ type ansibleDecoder struct {
 }
 
 // decode reads a request body; times without a zone are read in loc.
-func (d *ansibleDecoder) decode(body []byte, loc *time.Location, now time.Time) (*ansibleBatch, *requestError) {
+func (d *ansibleDecoder) decode(body []byte, loc *time.Location) (*ansibleBatch, *requestError) {
 	p := d.parsers.Get()
 	defer d.parsers.Put(p)
 	batch := &ansibleBatch{}
 	rerr := forEachItem(p, body, func(v *fastjson.Value, line, index int) *requestError {
 		if v.Type() != fastjson.TypeObject {
 			return malformed(line, index, "", "each item must be a JSON object")
-		}
-		if key := duplicateKey(v, ""); key != "" {
-			return malformed(line, index, key, "key appears twice in one object")
 		}
 		format := formatJSONCB
 		if v.Exists("_event") {
@@ -122,9 +130,6 @@ func (d *ansibleDecoder) decode(body []byte, loc *time.Location, now time.Time) 
 			if rerr != nil {
 				return rerr
 			}
-			if ev != nil && outsideWindow(ev.Time, now) {
-				return invalid(line, index, "_timestamp", windowReason)
-			}
 			if ev != nil {
 				batch.events = append(batch.events, *ev)
 			}
@@ -133,9 +138,6 @@ func (d *ansibleDecoder) decode(body []byte, loc *time.Location, now time.Time) 
 		task, rerr := decodeJSONCBTask(v, loc, line, index)
 		if rerr != nil {
 			return rerr
-		}
-		if outsideWindow(task.Start, now) || outsideWindow(task.End, now) {
-			return invalid(line, index, "start", windowReason)
 		}
 		batch.tasks = append(batch.tasks, task)
 		return nil
@@ -146,140 +148,67 @@ func (d *ansibleDecoder) decode(body []byte, loc *time.Location, now time.Time) 
 	return batch, nil
 }
 
-// forEachItem calls fn with each item of a body that is a JSON array, one
-// value, or values one per line. Values are only valid during fn. On a
-// syntax error the body is walked again with encoding/json to report the
-// line and index of the fault without quoting it.
-func forEachItem(p *fastjson.Parser, body []byte, fn func(v *fastjson.Value, line, index int) *requestError) *requestError {
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 {
-		return malformed(0, -1, "", "empty body")
-	}
-	if trimmed[0] == '[' {
-		v, err := p.ParseBytes(trimmed)
-		if err != nil {
-			return slowItems(p, body, fn)
-		}
-		items := v.GetArray()
-		if len(items) == 0 {
-			return malformed(1, -1, "", "empty array: send at least one item")
-		}
-		for i, item := range items {
-			if rerr := fn(item, 0, i); rerr != nil {
-				return rerr
-			}
-		}
-		return nil
-	}
-	line, index := 0, 0
-	for rest := body; len(rest) > 0; {
-		line++
-		var l []byte
-		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
-			l, rest = rest[:i], rest[i+1:]
-		} else {
-			l, rest = rest, nil
-		}
-		l = bytes.TrimSpace(l)
-		if len(l) == 0 {
-			continue
-		}
-		v, err := p.ParseBytes(l)
-		if err != nil {
-			// Not one value per line: pretty-printed or several per line.
-			return slowItems(p, body, fn)
-		}
-		if rerr := fn(v, line, index); rerr != nil {
-			return rerr
-		}
-		index++
-	}
-	return nil
-}
-
-// slowItems walks items with encoding/json, which reports syntax errors by
-// line, and hands each well-formed item to fn.
-func slowItems(p *fastjson.Parser, body []byte, fn func(v *fastjson.Value, line, index int) *requestError) *requestError {
-	return jsonItems(body, func(raw []byte, line, index int) *requestError {
-		v, err := p.ParseBytes(raw)
-		if err != nil {
-			// encoding/json accepted it; fastjson refuses only what is
-			// nested deeper than it allows.
-			return malformed(line, index, "", "JSON nested too deeply")
-		}
-		return fn(v, line, index)
-	})
-}
-
-func fieldString(v *fastjson.Value, key string, line, index int, required bool) (string, *requestError) {
-	f := v.Get(key)
-	if f == nil || f.Type() == fastjson.TypeNull {
-		if required {
-			return "", invalid(line, index, key, "required")
-		}
-		return "", nil
-	}
-	b, err := f.StringBytes()
-	if err != nil {
-		return "", malformed(line, index, key, "wrong type: want string")
-	}
-	return string(b), nil
+// jsonCBStates maps the states json_cb callbacks write onto ours; a state
+// not listed is kept as sent, for validate to refuse.
+var jsonCBStates = map[string]string{
+	"success": "success", "ok": "success", "changed": "success",
+	"failure": "failure", "failed": "failure",
+	"skipped": "skipped", "unreachable": "unreachable",
 }
 
 func decodeJSONCBTask(v *fastjson.Value, loc *time.Location, line, index int) (ansibleTask, *requestError) {
-	var t ansibleTask
-	pos := v.Get("position")
-	if pos == nil {
-		return t, invalid(line, index, "position", "required")
+	t := ansibleTask{at: itemAt{line: line, index: index}, ItemIndex: -1}
+	need := func(key string) {
+		if t.missing == "" {
+			t.missing = key
+		}
 	}
-	p, err := pos.Int()
-	if err != nil {
-		return t, malformed(line, index, "position", "wrong type: want integer")
+	if pos := v.Get("position"); pos == nil {
+		need("position")
+	} else {
+		p, err := pos.Int()
+		if err != nil {
+			return t, malformed(line, index, "position", "wrong type: want integer")
+		}
+		t.Position = p
 	}
-	if p < 0 {
-		return t, invalid(line, index, "position", "must not be negative")
-	}
-	t.Position = p
 	var rerr *requestError
-	if t.Name, rerr = fieldString(v, "name", line, index, true); rerr != nil {
+	var ok bool
+	if t.Name, ok, rerr = fieldString(v, "name", line, index); rerr != nil {
 		return t, rerr
+	} else if !ok {
+		need("name")
 	}
-	state, rerr := fieldString(v, "state", line, index, true)
+	state, ok, rerr := fieldString(v, "state", line, index)
 	if rerr != nil {
 		return t, rerr
+	} else if !ok {
+		need("state")
 	}
-	switch state {
-	case "success", "ok", "changed":
-		t.State = "success"
-	case "failure", "failed":
-		t.State = "failure"
-	case "skipped":
-		t.State = "skipped"
-	case "unreachable":
-		t.State = "unreachable"
-	default:
-		return t, invalid(line, index, "state", "unknown state, want success, failure, skipped or unreachable")
+	t.State = state
+	if known, ok := jsonCBStates[state]; ok {
+		t.State = known
 	}
 	for _, f := range []struct {
 		key string
 		dst *time.Time
 	}{{"start", &t.Start}, {"end", &t.End}} {
-		s, rerr := fieldString(v, f.key, line, index, true)
+		s, present, rerr := fieldString(v, f.key, line, index)
 		if rerr != nil {
 			return t, rerr
 		}
-		var ok bool
+		if !present {
+			need(f.key)
+			continue
+		}
 		if *f.dst, ok = parseAnsibleTime(s, loc); !ok {
 			return t, malformed(line, index, f.key, "want an ISO 8601 time such as 2026-02-03T10:14:04.530911")
 		}
 	}
-	if t.End.Before(t.Start) {
-		return t, invalid(line, index, "end", "before start")
-	}
-	if t.Host, rerr = fieldString(v, "host", line, index, false); rerr != nil {
+	if t.Host, _, rerr = fieldString(v, "host", line, index); rerr != nil {
 		return t, rerr
 	}
-	if t.Play, rerr = fieldString(v, "play", line, index, false); rerr != nil {
+	if t.Play, _, rerr = fieldString(v, "play", line, index); rerr != nil {
 		return t, rerr
 	}
 	if h := v.Get("handler"); h != nil {
@@ -288,7 +217,6 @@ func decodeJSONCBTask(v *fastjson.Value, loc *time.Location, line, index int) (a
 	if ie := v.Get("ignore_errors"); ie != nil {
 		t.IgnoreErrors = ie.Type() == fastjson.TypeTrue
 	}
-	t.ItemIndex = -1
 	if idx := v.Get("item_index"); idx != nil && idx.Type() != fastjson.TypeNull {
 		n, err := idx.Int()
 		if err != nil || n < 0 {
@@ -322,16 +250,22 @@ var jsonlRunnerStates = map[string]string{
 }
 
 func decodeJSONLEvent(v *fastjson.Value, line, index int) (*jsonlEvent, *requestError) {
-	name, rerr := fieldString(v, "_event", line, index, true)
+	ev := &jsonlEvent{at: itemAt{line: line, index: index}}
+	name, ok, rerr := fieldString(v, "_event", line, index)
 	if rerr != nil {
 		return nil, rerr
+	} else if !ok {
+		ev.missing = "_event"
+		return ev, nil
 	}
-	ev := &jsonlEvent{Event: name}
-	ts, rerr := fieldString(v, "_timestamp", line, index, true)
+	ev.Event = name
+	ts, ok, rerr := fieldString(v, "_timestamp", line, index)
 	if rerr != nil {
 		return nil, rerr
+	} else if !ok {
+		ev.missing = "_timestamp"
+		return ev, nil
 	}
-	var ok bool
 	if ev.Time, ok = parseAnsibleTime(ts, time.UTC); !ok {
 		return nil, malformed(line, index, "_timestamp", "want an RFC 3339 time")
 	}
@@ -364,7 +298,7 @@ func decodeJSONLEvent(v *fastjson.Value, line, index int) (*jsonlEvent, *request
 		jsonlRunnerStates[name] != "":
 		ev.TaskID = string(v.GetStringBytes("task", "id"))
 		if ev.TaskID == "" {
-			return nil, invalid(line, index, "task.id", "required")
+			ev.missing = "task.id"
 		}
 		ev.TaskName = string(v.GetStringBytes("task", "name"))
 		ev.TaskPath = string(v.GetStringBytes("task", "path"))
@@ -372,12 +306,9 @@ func decodeJSONLEvent(v *fastjson.Value, line, index int) (*jsonlEvent, *request
 		if ev.TaskStart, ev.TaskEnd, rerr = parseDuration("task"); rerr != nil {
 			return nil, rerr
 		}
-		if ev.TaskEnd.Before(ev.TaskStart) {
-			return nil, invalid(line, index, "task.duration.end", "before start")
-		}
 		hosts := v.GetObject("hosts")
-		if hosts == nil && jsonlRunnerStates[name] != "" {
-			return nil, invalid(line, index, "hosts", "required on runner events")
+		if hosts == nil && jsonlRunnerStates[name] != "" && ev.missing == "" {
+			ev.missing = "hosts"
 		}
 		if hosts != nil {
 			hosts.Visit(func(host []byte, res *fastjson.Value) {
@@ -413,52 +344,38 @@ func decodeJSONLEvent(v *fastjson.Value, line, index int) (*jsonlEvent, *request
 	return ev, nil
 }
 
-// putObject copies a JSON object into m in source order, keeping integers
-// exact; depth is bounded by fastjson's parser.
-func putObject(m pcommon.Map, obj *fastjson.Object) {
-	m.EnsureCapacity(obj.Len())
-	obj.Visit(func(k []byte, v *fastjson.Value) {
-		putFast(m.PutEmpty(string(k)), v)
-	})
-}
-
-func putFast(dst pcommon.Value, v *fastjson.Value) {
-	switch v.Type() {
-	case fastjson.TypeString:
-		dst.SetStr(string(v.GetStringBytes()))
-	case fastjson.TypeNumber:
-		if i, err := v.Int64(); err == nil {
-			dst.SetInt(i)
-		} else if f, err := v.Float64(); err == nil {
-			dst.SetDouble(f)
-		} else {
-			dst.SetStr(v.String())
-		}
-	case fastjson.TypeTrue:
-		dst.SetBool(true)
-	case fastjson.TypeFalse:
-		dst.SetBool(false)
-	case fastjson.TypeObject:
-		obj, _ := v.Object()
-		putObject(dst.SetEmptyMap(), obj)
-	case fastjson.TypeArray:
-		arr, _ := v.Array()
-		s := dst.SetEmptySlice()
-		s.EnsureCapacity(len(arr))
-		for _, e := range arr {
-			putFast(s.AppendEmpty(), e)
+// decodeAnsibleTarget reads where a request's tasks belong from its
+// headers, and the zone its zone-less times are in.
+func decodeAnsibleTarget(req *http.Request) (ansibleTarget, *time.Location, *requestError) {
+	target := ansibleTarget{
+		deployment:  req.Header.Get(headerDeployment),
+		service:     req.Header.Get(headerService),
+		step:        req.Header.Get(headerStep),
+		traceparent: req.Header.Get(headerTraceparent),
+	}
+	if target.traceparent != "" {
+		if _, _, err := deploytrace.ParseTraceparent(target.traceparent); err != nil {
+			return target, nil, &requestError{status: http.StatusBadRequest, reason: "malformed", msg: traceparentReason, field: "traceparent", index: -1}
 		}
 	}
-}
-
-// jsonText renders an error_message or msg, which Ansible sends as a
-// string or as any JSON value, as text.
-func jsonText(v *fastjson.Value) string {
-	if v == nil || v.Type() == fastjson.TypeNull {
-		return ""
+	if p := req.Header.Get(headerStepPosition); p != "" {
+		pos, err := strconv.Atoi(p)
+		if err != nil || pos < 0 {
+			return target, nil, &requestError{status: http.StatusBadRequest, reason: "malformed", msg: "want a non-negative integer", field: headerStepPosition, index: -1}
+		}
+		target.stepPosition = &pos
 	}
-	if v.Type() == fastjson.TypeString {
-		return strings.TrimSpace(string(v.GetStringBytes()))
+	loc := time.UTC
+	tz := req.URL.Query().Get("tz")
+	if tz == "" {
+		tz = req.Header.Get(headerTimezone)
 	}
-	return string(v.MarshalTo(nil))
+	if tz != "" {
+		l, err := time.LoadLocation(tz)
+		if err != nil {
+			return target, nil, &requestError{status: http.StatusBadRequest, reason: "malformed", msg: "unknown IANA time zone", field: "tz", index: -1}
+		}
+		loc = l
+	}
+	return target, loc, nil
 }

@@ -1,0 +1,440 @@
+package fastdeployreceiver
+
+import (
+	"fmt"
+	"maps"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployattr"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployevent"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
+)
+
+func (x *txn) emitDeployment(d *deploymentState, status string, start, end time.Time) {
+	span := x.out.newSpan(d.key())
+	setIDs(span, d.trace, d.spanID(), d.parent)
+	span.SetName("deploy " + d.info.Service)
+	span.SetKind(ptrace.SpanKindInternal)
+	setTimes(span, start, end)
+	a := span.Attributes()
+	a.PutStr(deployattr.SpanKind, deployattr.SpanKindDeployment)
+	a.PutStr(deployattr.DeploymentID, string(d.info.ID))
+	a.PutStr(deployattr.DeploymentName, d.info.Service)
+	putStrIf(a, deployattr.DeploymentEnvironment, d.info.Environment)
+	a.PutStr(deployattr.DeploymentStatus, deployattr.DeploymentStatusOf(status))
+	a.PutStr(deployattr.Status, status)
+	a.PutStr(deployattr.PipelineName, d.info.Service)
+	a.PutStr(deployattr.PipelineRunID, string(d.info.ID))
+	a.PutStr(deployattr.PipelineResult, deployattr.PipelineResultOf(status))
+	putStrIf(a, deployattr.VCSRevision, d.info.Revision)
+	if d.info.RevisionTime != nil {
+		a.PutStr(deployattr.VCSRevisionTime, d.info.RevisionTime.UTC().Format(time.RFC3339Nano))
+	}
+	putStrIf(a, deployattr.UserName, d.info.User)
+	putStrIf(a, deployattr.Origin, d.info.Origin)
+	if len(d.info.Context) > 0 {
+		putMap(a.PutEmptyMap(deployattr.Context), d.info.Context)
+	}
+	switch {
+	case status == deployevent.StatusTimeout:
+		a.PutStr(deployattr.ErrorType, "timeout")
+		span.Status().SetCode(ptrace.StatusCodeError)
+		span.Status().SetMessage("deployment timed out")
+	case deployevent.IsFailure(status):
+		msg := "deployment failed"
+		errType := "failure"
+		if d.failedStep != "" {
+			msg = "deployment failed at step " + d.failedStep
+			errType = "step_failure"
+		}
+		a.PutStr(deployattr.ErrorType, errType)
+		span.Status().SetCode(ptrace.StatusCodeError)
+		span.Status().SetMessage(msg)
+	case status == deployevent.StatusSuccess:
+		span.Status().SetCode(ptrace.StatusCodeOk)
+	}
+	if d.playbook != nil {
+		x.emitPlaybook(d, d.playbook.start, d.playbook.end)
+		d.playbook = nil
+	}
+}
+
+// stepErrorType gives step failures a low-cardinality error.type.
+func stepErrorType(step *deployevent.Step) string {
+	switch {
+	case step.State == deployevent.StatusTimeout:
+		return "timeout"
+	case step.ExitCode != nil && *step.ExitCode != 0:
+		return "exit_code_" + strconv.Itoa(*step.ExitCode)
+	}
+	return "failure"
+}
+
+func (x *txn) emitStep(d *deploymentState, step *deployevent.Step, start, end time.Time) {
+	span := x.out.newSpan(d.key())
+	stepID := deploytrace.StepSpanID(d.trace, string(d.info.ID), step.Name, step.Position)
+	setIDs(span, d.trace, stepID, d.spanID())
+	span.SetName(step.Name)
+	span.SetKind(ptrace.SpanKindInternal)
+	setTimes(span, start, end)
+	a := span.Attributes()
+	a.PutStr(deployattr.SpanKind, deployattr.SpanKindStep)
+	a.PutStr(deployattr.DeploymentID, string(d.info.ID))
+	putStrIf(a, deployattr.DeploymentEnvironment, d.info.Environment)
+	a.PutStr(deployattr.TaskName, step.Name)
+	a.PutStr(deployattr.TaskRunResult, deployattr.PipelineResultOf(step.State))
+	a.PutStr(deployattr.Status, step.State)
+	a.PutInt(deployattr.StepPosition, int64(step.Position))
+	putStrIf(a, deployattr.StepMessage, step.Message)
+	if deployevent.IsFailure(step.State) {
+		a.PutStr(deployattr.ErrorType, stepErrorType(step))
+		span.Status().SetCode(ptrace.StatusCodeError)
+		msg := step.Message
+		if msg == "" {
+			msg = "step " + step.State
+		}
+		span.Status().SetMessage(msg)
+	} else if step.State == deployevent.StatusSuccess {
+		span.Status().SetCode(ptrace.StatusCodeOk)
+	}
+	if step.Command == "" {
+		return
+	}
+	sub := x.out.newSpan(d.key())
+	setIDs(sub, d.trace, deploytrace.SubprocessSpanID(d.trace, string(d.info.ID), step.Name, step.Position), stepID)
+	sub.SetName(commandName(step.Command))
+	sub.SetKind(ptrace.SpanKindInternal)
+	setTimes(sub, start, end)
+	sa := sub.Attributes()
+	sa.PutStr(deployattr.SpanKind, deployattr.SpanKindSubprocess)
+	sa.PutStr(deployattr.DeploymentID, string(d.info.ID))
+	sa.PutStr(deployattr.ProcessCommand, step.Command)
+	if step.PID != nil {
+		sa.PutInt(deployattr.ProcessPID, int64(*step.PID))
+	}
+	if step.ExitCode != nil {
+		sa.PutInt(deployattr.ProcessExitCode, int64(*step.ExitCode))
+		if *step.ExitCode != 0 {
+			sub.Status().SetCode(ptrace.StatusCodeError)
+			sub.Status().SetMessage("exit code " + strconv.Itoa(*step.ExitCode))
+		} else {
+			sub.Status().SetCode(ptrace.StatusCodeOk)
+		}
+	}
+}
+
+// commandName names a subprocess span after its program, without
+// arguments, which may carry secrets and would explode span names.
+func commandName(cmd string) string {
+	fields := strings.Fields(cmd)
+	for _, f := range fields {
+		if strings.Contains(f, "=") && !strings.HasPrefix(f, "-") && !strings.Contains(f, "/") {
+			continue // leading VAR=value assignments
+		}
+		return path.Base(f)
+	}
+	return "subprocess"
+}
+
+const playbookStepName = "ansible-playbook"
+
+func (x *txn) emitPlaybook(d *deploymentState, start, end time.Time) {
+	span := x.out.newSpan(d.key())
+	setIDs(span, d.trace, deploytrace.PlaybookStepSpanID(d.trace, string(d.info.ID)), d.spanID())
+	span.SetName(playbookStepName)
+	span.SetKind(ptrace.SpanKindInternal)
+	setTimes(span, start, end)
+	a := span.Attributes()
+	a.PutStr(deployattr.SpanKind, deployattr.SpanKindStep)
+	a.PutStr(deployattr.DeploymentID, string(d.info.ID))
+	putStrIf(a, deployattr.DeploymentEnvironment, d.info.Environment)
+	a.PutStr(deployattr.TaskName, playbookStepName)
+}
+
+func (x *txn) emitTask(d *deploymentState, parent deploytrace.SpanID, t *ansibleTask) {
+	span := x.out.newSpan(d.key())
+	id := deploytrace.TaskSpanID(d.trace, parent, t.Position, t.Host)
+	name := t.Name
+	if name == "" {
+		name = fmt.Sprintf("ansible task %d", t.Position)
+	}
+	if t.ItemIndex >= 0 {
+		// One item of a loop: its own span beside the task's result.
+		id = deploytrace.AnsibleSpanID(d.trace, parent, "json_cb-item", strconv.Itoa(t.Position), t.Host, strconv.Itoa(t.ItemIndex))
+		name += " (item " + strconv.Itoa(t.ItemIndex) + ")"
+	}
+	setIDs(span, d.trace, id, parent)
+	span.SetName(name)
+	span.SetKind(ptrace.SpanKindInternal)
+	setTimes(span, t.Start, t.End)
+	a := span.Attributes()
+	a.PutStr(deployattr.SpanKind, deployattr.SpanKindAnsibleTask)
+	putStrIf(a, deployattr.DeploymentID, string(d.info.ID))
+	a.PutStr(deployattr.AnsibleTaskName, t.Name)
+	a.PutInt(deployattr.AnsibleTaskPosition, int64(t.Position))
+	a.PutStr(deployattr.Status, t.State)
+	putStrIf(a, deployattr.AnsibleHost, t.Host)
+	putStrIf(a, deployattr.AnsiblePlayName, t.Play)
+	if t.Handler {
+		a.PutBool(deployattr.AnsibleHandler, true)
+	}
+	if t.ItemIndex >= 0 {
+		a.PutInt(deployattr.AnsibleItemIndex, int64(t.ItemIndex))
+		putStrIf(a, deployattr.AnsibleItem, t.Item)
+	}
+	if t.Changed != nil {
+		a.PutBool(deployattr.AnsibleChanged, *t.Changed)
+	}
+	if t.Result.Len() > 0 {
+		t.Result.MoveTo(a.PutEmptyMap(deployattr.AnsibleResult))
+	}
+	failed := t.State == "failure" || t.State == "unreachable"
+	if failed && t.IgnoreErrors {
+		a.PutBool(deployattr.AnsibleIgnoreErrors, true)
+	}
+	switch {
+	case failed:
+		span.Status().SetCode(ptrace.StatusCodeError)
+		msg := t.ErrorMessage
+		if msg == "" {
+			msg = "task " + t.State
+		}
+		span.Status().SetMessage(msg)
+		a.PutStr(deployattr.ErrorType, t.State)
+	case t.State == "success":
+		span.Status().SetCode(ptrace.StatusCodeOk)
+	}
+
+	lr := x.ansibleLog(d, d.trace, id, t.Name, t.Host, t.State, t.Start, t.End, failed, failed && t.IgnoreErrors)
+	body := fmt.Sprintf("ansible task %d %s: %s after %s", t.Position, name, t.State, t.End.Sub(t.Start).Round(time.Millisecond))
+	if t.Host != "" {
+		body += " on " + t.Host
+	}
+	if failed && t.ErrorMessage != "" {
+		body += ": " + t.ErrorMessage
+	}
+	lr.Body().SetStr(body)
+}
+
+func (x *txn) emitHostResult(d *deploymentState, trace deploytrace.TraceID, parent, taskID deploytrace.SpanID, ev *jsonlEvent, h *hostResult, state string, ignored bool) {
+	span := x.out.newSpan(d.key())
+	id := deploytrace.AnsibleSpanID(trace, parent, "host", ev.TaskID, h.Host)
+	setIDs(span, trace, id, taskID)
+	name := nonEmpty(ev.TaskName, "ansible task")
+	span.SetName(name + " @ " + h.Host)
+	setTimes(span, ev.TaskStart, ev.TaskEnd)
+	a := span.Attributes()
+	a.PutStr(deployattr.SpanKind, deployattr.SpanKindAnsibleHost)
+	putStrIf(a, deployattr.DeploymentID, string(d.info.ID))
+	a.PutStr(deployattr.AnsibleTaskName, ev.TaskName)
+	a.PutStr(deployattr.AnsibleHost, h.Host)
+	a.PutStr(deployattr.Status, state)
+	if ev.Handler {
+		a.PutBool(deployattr.AnsibleHandler, true)
+	}
+	if h.Changed != nil {
+		a.PutBool(deployattr.AnsibleChanged, *h.Changed)
+	}
+	failed := state == "failure" || state == "unreachable"
+	switch {
+	case failed:
+		span.Status().SetCode(ptrace.StatusCodeError)
+		span.Status().SetMessage(nonEmpty(h.Msg, "task "+state))
+		a.PutStr(deployattr.ErrorType, state)
+		if ignored {
+			a.PutBool(deployattr.AnsibleIgnoreErrors, true)
+		}
+	case state == "success":
+		span.Status().SetCode(ptrace.StatusCodeOk)
+	}
+
+	lr := x.ansibleLog(d, trace, id, ev.TaskName, h.Host, state, ev.TaskStart, ev.TaskEnd, failed, ignored)
+	body := fmt.Sprintf("ansible task %s on %s: %s after %s", name, h.Host, state, ev.TaskEnd.Sub(ev.TaskStart).Round(time.Millisecond))
+	if ignored {
+		body += " (ignored)"
+	}
+	if failed && h.Msg != "" {
+		body += ": " + h.Msg
+	}
+	lr.Body().SetStr(body)
+	// The result goes on the span only; the log tells what happened.
+	if h.Result.Len() > 0 {
+		h.Result.MoveTo(a.PutEmptyMap(deployattr.AnsibleResult))
+	}
+}
+
+func (x *txn) emitPlaybookRun(d *deploymentState, parent, id deploytrace.SpanID, start time.Time, ev *jsonlEvent) {
+	span := x.out.newSpan(d.key())
+	setIDs(span, d.trace, id, parent)
+	span.SetName("ansible-playbook run")
+	setTimes(span, earlierNonZero(start, ev.Time), ev.Time)
+	a := span.Attributes()
+	a.PutStr(deployattr.SpanKind, deployattr.SpanKindAnsiblePlaybook)
+	putStrIf(a, deployattr.DeploymentID, string(d.info.ID))
+	stats := a.PutEmptyMap(deployattr.AnsibleStats)
+	var failedHosts []string
+	for _, host := range slices.Sorted(maps.Keys(ev.Stats)) {
+		s := ev.Stats[host]
+		m := stats.PutEmptyMap(host)
+		m.PutInt("failures", s.Failures)
+		m.PutInt("unreachable", s.Unreachable)
+		m.PutInt("ignored", s.Ignored)
+		m.PutInt("rescued", s.Rescued)
+		if s.Failures > 0 || s.Unreachable > 0 {
+			failedHosts = append(failedHosts, host)
+		}
+	}
+	setOutcome(span, len(failedHosts) > 0, "failed or unreachable: "+strings.Join(sortedStrings(failedHosts), ", "))
+}
+
+func setOutcome(span ptrace.Span, failed bool, msg string) {
+	if failed {
+		span.Status().SetCode(ptrace.StatusCodeError)
+		span.Status().SetMessage(msg)
+		return
+	}
+	span.Status().SetCode(ptrace.StatusCodeOk)
+}
+
+func nonEmpty(s, fallback string) string {
+	if s == "" {
+		return fallback
+	}
+	return s
+}
+
+func sortedStrings(s []string) []string {
+	slices.Sort(s)
+	return s
+}
+
+func severity(failed bool) (plog.SeverityNumber, string) {
+	if failed {
+		return plog.SeverityNumberError, "ERROR"
+	}
+	return plog.SeverityNumberInfo, "INFO"
+}
+
+func (x *txn) newLog(d *deploymentState, ev *deployevent.Event, span deploytrace.SpanID, failed bool) plog.LogRecord {
+	lr := x.out.newLogRecord(d.key())
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(ev.Time))
+	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(x.now))
+	lr.SetTraceID(pcommon.TraceID(d.trace))
+	lr.SetSpanID(pcommon.SpanID(span))
+	lr.SetEventName("fastdeploy." + ev.Type)
+	num, text := severity(failed)
+	lr.SetSeverityNumber(num)
+	lr.SetSeverityText(text)
+	a := lr.Attributes()
+	a.PutStr(deployattr.LogEventAction, ev.Type)
+	putStrIf(a, "event.id", ev.ID)
+	a.PutStr(deployattr.DeploymentID, string(d.info.ID))
+	putStrIf(a, deployattr.DeploymentEnvironment, d.info.Environment)
+	putStrIf(a, deployattr.UserName, d.info.User)
+	return lr
+}
+
+func (x *txn) deploymentLog(d *deploymentState, ev *deployevent.Event, span deploytrace.SpanID, took time.Duration) {
+	failed := deployevent.IsFailure(ev.Deployment.Status)
+	lr := x.newLog(d, ev, span, failed)
+	a := lr.Attributes()
+	subject := fmt.Sprintf("deployment %s of %s", d.info.ID, d.info.Service)
+	if d.info.Environment != "" {
+		subject += " to " + d.info.Environment
+	}
+	if ev.Type == deployevent.TypeDeploymentStarted {
+		putStrIf(a, deployattr.VCSRevision, d.info.Revision)
+		lr.Body().SetStr(subject + " started")
+		return
+	}
+	a.PutStr(deployattr.Status, ev.Deployment.Status)
+	a.PutInt(deployattr.LogDurationMS, took.Milliseconds())
+	lr.Body().SetStr(fmt.Sprintf("%s finished: %s after %s", subject, ev.Deployment.Status, took.Round(time.Millisecond)))
+}
+
+func (x *txn) stepLog(d *deploymentState, ev *deployevent.Event, step *deployevent.Step, took time.Duration) {
+	stepID := deploytrace.StepSpanID(d.trace, string(d.info.ID), step.Name, step.Position)
+	state := step.State
+	if ev.Type == deployevent.TypeStepStarted {
+		state = deployevent.StateRunning
+	}
+	lr := x.newLog(d, ev, stepID, deployevent.IsFailure(state))
+	a := lr.Attributes()
+	a.PutStr(deployattr.LogStepName, step.Name)
+	a.PutStr(deployattr.LogStepState, state)
+	a.PutInt(deployattr.StepPosition, int64(step.Position))
+	if ev.Type == deployevent.TypeStepStarted {
+		lr.Body().SetStr(fmt.Sprintf("step %d %s of deployment %s started", step.Position, step.Name, d.info.ID))
+		return
+	}
+	a.PutInt(deployattr.LogDurationMS, took.Milliseconds())
+	body := fmt.Sprintf("step %d %s of deployment %s finished: %s after %s", step.Position, step.Name, d.info.ID, state, took.Round(time.Millisecond))
+	if step.Message != "" {
+		body += ": " + step.Message
+	}
+	lr.Body().SetStr(body)
+}
+
+// ansibleLog starts the log record of one Ansible result; the caller sets
+// the body. An ignored failure is a warning, not an error.
+func (x *txn) ansibleLog(d *deploymentState, trace deploytrace.TraceID, span deploytrace.SpanID, task, host, state string, start, end time.Time, failed, ignored bool) plog.LogRecord {
+	lr := x.out.newLogRecord(d.key())
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(end))
+	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(x.now))
+	lr.SetTraceID(pcommon.TraceID(trace))
+	lr.SetSpanID(pcommon.SpanID(span))
+	lr.SetEventName("fastdeploy.ansible.task")
+	num, text := severity(failed)
+	if failed && ignored {
+		num, text = plog.SeverityNumberWarn, "WARN"
+	}
+	lr.SetSeverityNumber(num)
+	lr.SetSeverityText(text)
+	la := lr.Attributes()
+	la.PutStr(deployattr.LogEventAction, "ansible.task")
+	putStrIf(la, deployattr.DeploymentID, string(d.info.ID))
+	la.PutStr(deployattr.AnsibleTaskName, task)
+	putStrIf(la, deployattr.AnsibleHost, host)
+	la.PutStr(deployattr.LogStepState, state)
+	la.PutInt(deployattr.LogDurationMS, end.Sub(start).Milliseconds())
+	return lr
+}
+
+func (x *txn) emitPlay(d *deploymentState, id, parent deploytrace.SpanID, run *ansibleRun, end time.Time) {
+	span := x.out.newSpan(d.key())
+	setIDs(span, d.trace, id, parent)
+	span.SetName("play " + run.playName)
+	setTimes(span, run.playStart, later(end, run.playStart))
+	a := span.Attributes()
+	a.PutStr(deployattr.SpanKind, deployattr.SpanKindAnsiblePlay)
+	putStrIf(a, deployattr.DeploymentID, string(d.info.ID))
+	a.PutStr(deployattr.AnsiblePlayName, run.playName)
+	setOutcome(span, run.playFail, "a task failed")
+}
+
+func (x *txn) emitJSONLTask(d *deploymentState, id deploytrace.SpanID, t *jsonlTask) {
+	span := x.out.newSpan(d.key())
+	setIDs(span, d.trace, id, t.parent)
+	span.SetName(nonEmpty(t.ev.TaskName, "ansible task"))
+	setTimes(span, t.ev.TaskStart, later(t.end, t.ev.TaskStart))
+	a := span.Attributes()
+	a.PutStr(deployattr.SpanKind, deployattr.SpanKindAnsibleTask)
+	putStrIf(a, deployattr.DeploymentID, string(d.info.ID))
+	a.PutStr(deployattr.AnsibleTaskName, t.ev.TaskName)
+	putStrIf(a, deployattr.AnsibleTaskPath, t.ev.TaskPath)
+	switch {
+	case t.failed:
+		span.Status().SetCode(ptrace.StatusCodeError)
+		span.Status().SetMessage("failed on a host")
+	case t.success:
+		span.Status().SetCode(ptrace.StatusCodeOk)
+	}
+}

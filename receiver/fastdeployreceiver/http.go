@@ -1,0 +1,375 @@
+package fastdeployreceiver
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/signature"
+)
+
+// The HTTP stage: every endpoint, authentication (signature, fastdeploy's
+// JWTs), and the mapping from refusals to status codes and JSON bodies.
+
+// Paths served.
+const (
+	pathEvents  = "/v1/deployments/events"
+	pathAnsible = "/v1/ansible"
+	pathHealth  = "/health"
+)
+
+// Request headers naming where Ansible tasks belong.
+const (
+	headerDeployment   = "X-Fastdeploy-Deployment"
+	headerStep         = "X-Fastdeploy-Step"
+	headerStepPosition = "X-Fastdeploy-Step-Position"
+	headerService      = "X-Fastdeploy-Service"
+	headerTimezone     = "X-Fastdeploy-Timezone"
+	headerTraceparent  = "Traceparent"
+)
+
+// Compatibility with existing fastdeploy installs: its deploy process posts
+// steps to {API_URL}/steps/ and finishes with PUT {API_URL}/deployments/finish/,
+// authenticated with the deployment's JWT, and its server publishes domain
+// events. Pointing API_URL at the collector is enough.
+const (
+	pathCompatSteps  = "/steps/"
+	pathCompatFinish = "/deployments/finish/"
+	pathCompatEvents = "/v1/fastdeploy/events"
+)
+
+func (r *fastdeployReceiver) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(pathEvents, r.ingest(http.MethodPost, r.decodeEvents, nil))
+	mux.HandleFunc(pathAnsible, r.ingest(http.MethodPost, r.decodeAnsible, nil))
+	mux.HandleFunc(pathCompatEvents, r.ingest(http.MethodPost, r.decodeDomainEvents, nil))
+	if r.cfg.FastdeployJWTSecret != "" {
+		mux.HandleFunc(pathCompatSteps, r.ingest(http.MethodPost, r.decodeCompatStep, replyStep, true))
+		mux.HandleFunc(pathCompatFinish, r.ingest(http.MethodPut, r.decodeCompatFinish, replyFinish, true))
+	} else {
+		mux.HandleFunc(pathCompatSteps, r.compatOff)
+		mux.HandleFunc(pathCompatFinish, r.compatOff)
+	}
+	mux.HandleFunc(pathHealth, r.handleHealth)
+	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
+		r.fail(w, req, &requestError{status: http.StatusNotFound, msg: "no such path; POST to " + pathEvents + " or " + pathAnsible, index: -1})
+	})
+	return mux
+}
+
+func (r *fastdeployReceiver) handleHealth(w http.ResponseWriter, req *http.Request) {
+	status := http.StatusOK
+	body := map[string]string{"status": "ok"}
+	if !r.ready.Load() {
+		status = http.StatusServiceUnavailable
+		body["status"] = "unavailable"
+	}
+	r.respond(w, req, status, body)
+}
+
+// decodeFunc reads one endpoint's request into plain values; it checks
+// the request's own authentication where the endpoint has one.
+type decodeFunc func(req *http.Request, body []byte) (input, *requestError)
+
+// replyFunc gives an endpoint's 200 body its own shape; nil answers
+// {"accepted": n, "duplicates": n}.
+type replyFunc func(in input, x *txn) any
+
+// ingest is the one path of every request: method and content type
+// checks, the body read under the size limit, the signature, decode, the
+// validate gate, the tracker (holding the keys of what the request
+// touches until it commits), delivery to the pipeline and the commit.
+// PUT carries no body.
+// Paths that authenticate requests themselves (fastdeploy's deployment
+// JWTs) pass selfAuth: fastdeploy's deploy process cannot sign.
+func (r *fastdeployReceiver) ingest(method string, decode decodeFunc, reply replyFunc, selfAuth ...bool) http.HandlerFunc {
+	signs := r.cfg.Secret != "" && len(selfAuth) == 0
+	return func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != method {
+			w.Header().Set("Allow", method)
+			r.fail(w, req, &requestError{status: http.StatusMethodNotAllowed, msg: "use " + method, index: -1})
+			return
+		}
+		if method == http.MethodPost {
+			if rerr := checkContentType(req.Header.Get("Content-Type")); rerr != nil {
+				r.fail(w, req, rerr)
+				return
+			}
+		}
+		// A missing, malformed or stale signature is refused before the
+		// body is read: unauthenticated clients cannot make us buffer it.
+		if signs {
+			if err := signature.Precheck(req.Header.Get(signature.Header), r.now(), r.cfg.SignatureTolerance); err != nil {
+				r.fail(w, req, &requestError{status: http.StatusUnauthorized, reason: "unauthorized", msg: err.Error(), field: signature.Header, index: -1})
+				return
+			}
+		}
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				r.fail(w, req, &requestError{status: http.StatusRequestEntityTooLarge, reason: "too_large",
+					msg: fmt.Sprintf("body larger than max_request_body_size (%d bytes)", tooLarge.Limit), index: -1})
+				return
+			}
+			var netErr net.Error
+			if errors.As(err, &netErr) && netErr.Timeout() {
+				r.fail(w, req, &requestError{status: http.StatusRequestTimeout, reason: "malformed", msg: "body not received within read_timeout", index: -1})
+				return
+			}
+			r.fail(w, req, &requestError{status: http.StatusBadRequest, reason: "malformed", msg: "cannot read body", index: -1})
+			return
+		}
+		// The slot is taken only once the body is in: clients that send
+		// slowly are bounded by read_timeout, not by starving the others.
+		select {
+		case r.slots <- struct{}{}:
+			defer func() { <-r.slots }()
+		default:
+			// Overloaded: say so now rather than queue; the client retries.
+			w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter/time.Second)))
+			r.fail(w, req, &requestError{status: http.StatusTooManyRequests, reason: "overloaded",
+				msg: "too many requests in flight; retry later", index: -1})
+			return
+		}
+		replayKey := ""
+		if signs {
+			ts, err := signature.Verify([]byte(r.cfg.Secret), req.Header.Get(signature.Header), body, r.now(), r.cfg.SignatureTolerance)
+			if err != nil {
+				r.fail(w, req, &requestError{status: http.StatusUnauthorized, reason: "unauthorized", msg: err.Error(), field: signature.Header, index: -1})
+				return
+			}
+			// A signed request already ingested, sent again within the
+			// tolerance: an honest retry or a replay. Either way it is
+			// acknowledged and adds nothing. The key is what the MAC
+			// covers, so padding or reordering the header does not help.
+			sum := sha256.Sum256(body)
+			replayKey = req.URL.Path + " " + ts + " " + hex.EncodeToString(sum[:])
+			if r.replays.seen(replayKey) {
+				r.tel.FastdeployReceiverEventsDuplicate.Add(req.Context(), 1)
+				r.respond(w, req, http.StatusOK, map[string]any{"accepted": 0, "duplicates": 0, "replay": true})
+				return
+			}
+		}
+		// Only authenticated bodies are inspected: an unauthenticated client
+		// learns nothing but 401.
+		if i := invalidUTF8At(body); i >= 0 {
+			r.fail(w, req, malformed(lineAt(body, int64(i)), -1, "", "body is not valid UTF-8"))
+			return
+		}
+		in, rerr := decode(req, body)
+		now := r.now()
+		if rerr == nil {
+			rerr = in.validate(now)
+		}
+		if rerr != nil {
+			r.fail(w, req, rerr)
+			return
+		}
+		x := r.tracker.begin(now, in.lockKeys())
+		in.track(x)
+		x.release()
+		if err := r.deliver(req.Context(), x); err != nil {
+			x.discard()
+			r.refused(w, req, err, x.accepted)
+			return
+		}
+		if replayKey != "" {
+			r.replays.add(replayKey)
+		}
+		if err := x.commit(req.Context()); err != nil {
+			// The data is in the pipeline; only a restart could lose the
+			// in-flight state, so the request still succeeded.
+			r.set.Logger.Warn("in-flight state not persisted", zap.Error(err))
+		}
+		if x.duplicates > 0 {
+			r.tel.FastdeployReceiverEventsDuplicate.Add(req.Context(), int64(x.duplicates))
+		}
+		if reply != nil {
+			r.respond(w, req, http.StatusOK, reply(in, x))
+			return
+		}
+		r.respond(w, req, http.StatusOK, map[string]int{"accepted": x.accepted, "duplicates": x.duplicates})
+	}
+}
+
+func checkContentType(ct string) *requestError {
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil {
+		mt = ""
+	}
+	switch mt {
+	case "application/json", "application/x-ndjson", "application/jsonl", "application/x-jsonlines":
+		return nil
+	}
+	return &requestError{status: http.StatusUnsupportedMediaType, reason: "unsupported_media_type",
+		msg: "content type must be application/json or application/x-ndjson", field: "Content-Type", index: -1}
+}
+
+func (r *fastdeployReceiver) decodeEvents(_ *http.Request, body []byte) (input, *requestError) {
+	p := r.ansibleDecoder.parsers.Get()
+	defer r.ansibleDecoder.parsers.Put(p)
+	in, rerr := decodeLifecycle(body, p)
+	if rerr != nil {
+		return nil, rerr
+	}
+	return in, nil
+}
+
+func (r *fastdeployReceiver) decodeAnsible(req *http.Request, body []byte) (input, *requestError) {
+	target, loc, rerr := decodeAnsibleTarget(req)
+	if rerr != nil {
+		return nil, rerr
+	}
+	batch, rerr := r.ansibleDecoder.decode(body, loc)
+	if rerr != nil {
+		return nil, rerr
+	}
+	return &ansibleInput{target: target, batch: batch}, nil
+}
+
+func (r *fastdeployReceiver) decodeDomainEvents(_ *http.Request, body []byte) (input, *requestError) {
+	p := r.ansibleDecoder.parsers.Get()
+	defer r.ansibleDecoder.parsers.Put(p)
+	in, rerr := decodeDomainEvents(body, p, r.cfg.FastdeployServices)
+	if rerr != nil {
+		return nil, rerr
+	}
+	return in, nil
+}
+
+func (r *fastdeployReceiver) deploymentFromToken(req *http.Request) (string, *requestError) {
+	id, err := verifyDeploymentToken([]byte(r.cfg.FastdeployJWTSecret), req.Header.Get("Authorization"), r.now())
+	if err != nil {
+		return "", &requestError{status: http.StatusUnauthorized, reason: "unauthorized", msg: err.Error(), field: "Authorization", index: -1}
+	}
+	return id, nil
+}
+
+func (r *fastdeployReceiver) decodeCompatStep(req *http.Request, body []byte) (input, *requestError) {
+	id, rerr := r.deploymentFromToken(req)
+	if rerr != nil {
+		return nil, rerr
+	}
+	p := r.ansibleDecoder.parsers.Get()
+	defer r.ansibleDecoder.parsers.Put(p)
+	in, rerr := decodeCompatStep(body, p, id)
+	if rerr != nil {
+		return nil, rerr
+	}
+	return in, nil
+}
+
+func (r *fastdeployReceiver) decodeCompatFinish(req *http.Request, _ []byte) (input, *requestError) {
+	id, rerr := r.deploymentFromToken(req)
+	if rerr != nil {
+		return nil, rerr
+	}
+	return &fastdeployFinishInput{deployment: id, at: r.now()}, nil
+}
+
+// fastdeploy's deploy process reads its own answers.
+func replyStep(input, *txn) any { return map[string]any{"detail": "step processed"} }
+
+func replyFinish(in input, _ *txn) any {
+	return map[string]any{"detail": "Deployment " + in.(*fastdeployFinishInput).deployment + " finished"}
+}
+
+var errNoCompat = errors.New("fastdeploy compatibility is off: set fastdeploy_jwt_secret")
+
+func (r *fastdeployReceiver) compatOff(w http.ResponseWriter, req *http.Request) {
+	r.fail(w, req, &requestError{status: http.StatusNotFound, msg: errNoCompat.Error(), index: -1})
+}
+
+// refused answers a pipeline refusal: 503 with Retry-After for what may
+// pass later (memory_limiter), 400 for what never will.
+func (r *fastdeployReceiver) refused(w http.ResponseWriter, req *http.Request, err error, events int) {
+	r.tel.FastdeployReceiverEventsRefused.Add(req.Context(), int64(max(events, 1)),
+		metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "pipeline"))))
+	if consumererror.IsPermanent(err) {
+		r.respondError(w, req, &requestError{status: http.StatusBadRequest, msg: "the pipeline rejected the data", index: -1})
+		return
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter/time.Second)))
+	r.respondError(w, req, &requestError{status: http.StatusServiceUnavailable, msg: "the pipeline is not accepting data now; retry later", index: -1})
+}
+
+func (r *fastdeployReceiver) fail(w http.ResponseWriter, req *http.Request, rerr *requestError) {
+	if rerr.reason != "" {
+		r.tel.FastdeployReceiverEventsRefused.Add(req.Context(), 1,
+			metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", rerr.reason))))
+	}
+	r.respondError(w, req, rerr)
+}
+
+func (r *fastdeployReceiver) respondError(w http.ResponseWriter, req *http.Request, rerr *requestError) {
+	r.respond(w, req, rerr.status, rerr.body())
+}
+
+func (r *fastdeployReceiver) respond(w http.ResponseWriter, req *http.Request, status int, body any) {
+	r.tel.FastdeployReceiverRequests.Add(req.Context(), 1, metric.WithAttributeSet(attribute.NewSet(
+		attribute.String("path", req.URL.Path), attribute.Int("status_code", status))))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// requestError is a refusal that goes back to the client as a JSON body
+// naming what is wrong. Messages never quote values, only names and
+// positions, so that a secret in a bad payload is not echoed.
+type requestError struct {
+	status int
+	reason string // the events_refused metric's reason attribute
+	msg    string
+	field  string
+	line   int // 1-based line in the body, 0 when not known
+	index  int // 0-based position of the item in the request, -1 when not known
+}
+
+func (e *requestError) Error() string {
+	s := e.msg
+	if e.field != "" {
+		s = e.field + ": " + s
+	}
+	if e.line > 0 {
+		s = fmt.Sprintf("line %d: %s", e.line, s)
+	}
+	return s
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+	Line  int    `json:"line,omitempty"`
+	Index *int   `json:"index,omitempty"`
+}
+
+func (e *requestError) body() errorBody {
+	b := errorBody{Error: e.msg, Field: e.field, Line: e.line}
+	if e.index >= 0 {
+		idx := e.index
+		b.Index = &idx
+	}
+	return b
+}
+
+func malformed(line, index int, field, format string, args ...any) *requestError {
+	return &requestError{status: http.StatusBadRequest, reason: "malformed", msg: fmt.Sprintf(format, args...), field: field, line: line, index: index}
+}
+
+func invalid(line, index int, field, msg string) *requestError {
+	return &requestError{status: http.StatusUnprocessableEntity, reason: "invalid", msg: msg, field: field, line: line, index: index}
+}
