@@ -62,6 +62,9 @@ type Config struct {
 	// FastdeployServices names services for fastdeploy domain events, which
 	// carry only a service_id.
 	FastdeployServices map[string]string `mapstructure:"fastdeploy_services"`
+	// Fastdeploy connects to an existing fastdeploy server: its deploy
+	// calls proxied (upstream), its event stream followed (api).
+	Fastdeploy FastdeployConfig `mapstructure:"fastdeploy"`
 }
 
 // isLoopback reports whether an endpoint only listens on this host.
@@ -92,6 +95,7 @@ func createDefaultConfig() *Config {
 		RetryAfter:            defaultRetryAfter,
 		MaxConcurrentRequests: defaultMaxConcurrent,
 		MaxConnections:        defaultMaxConnections,
+		Fastdeploy:            defaultFastdeployConfig(),
 	}
 }
 
@@ -123,6 +127,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.RetryAfter < time.Second {
 		errs = append(errs, fmt.Errorf("retry_after must be at least 1s, got %s", cfg.RetryAfter))
+	}
+	if err := cfg.Fastdeploy.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

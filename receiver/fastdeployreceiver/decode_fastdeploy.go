@@ -59,6 +59,8 @@ type domainInput struct {
 	at     []itemAt
 	// services names services by fastdeploy's service_id (config).
 	services map[string]string
+	// names are the names fastdeploy's services list gave, at decode.
+	names map[string]string
 }
 
 var compatTimeFields = []string{"started", "finished"}

@@ -56,7 +56,10 @@ func (r *fastdeployReceiver) handler() http.Handler {
 	mux.HandleFunc(pathEvents, r.ingest(http.MethodPost, r.decodeEvents, nil))
 	mux.HandleFunc(pathAnsible, r.ingest(http.MethodPost, r.decodeAnsible, nil))
 	mux.HandleFunc(pathCompatEvents, r.ingest(http.MethodPost, r.decodeDomainEvents, nil))
-	if r.cfg.FastdeployJWTSecret != "" {
+	if r.upstream != nil {
+		mux.HandleFunc(pathCompatSteps, r.proxied(http.MethodPost, r.decodeCompatStep))
+		mux.HandleFunc(pathCompatFinish, r.proxied(http.MethodPut, r.decodeCompatFinish))
+	} else if r.cfg.FastdeployJWTSecret != "" {
 		mux.HandleFunc(pathCompatSteps, r.ingest(http.MethodPost, r.decodeCompatStep, replyStep, true))
 		mux.HandleFunc(pathCompatFinish, r.ingest(http.MethodPut, r.decodeCompatFinish, replyFinish, true))
 	} else {
@@ -64,6 +67,12 @@ func (r *fastdeployReceiver) handler() http.Handler {
 		mux.HandleFunc(pathCompatFinish, r.compatOff)
 	}
 	mux.HandleFunc(pathHealth, r.handleHealth)
+	if r.upstream != nil {
+		// fastdeploy's API_URL points here: whatever else it serves there
+		// (e.g. /services/sync) must keep working.
+		mux.HandleFunc("/", r.proxied("", nil))
+		return mux
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
 		r.fail(w, req, &requestError{status: http.StatusNotFound, msg: "no such path; POST to " + pathEvents + " or " + pathAnsible, index: -1})
 	})
@@ -241,18 +250,37 @@ func (r *fastdeployReceiver) decodeAnsible(req *http.Request, body []byte) (inpu
 	return &ansibleInput{target: target, batch: batch}, nil
 }
 
-func (r *fastdeployReceiver) decodeDomainEvents(_ *http.Request, body []byte) (input, *requestError) {
+func (r *fastdeployReceiver) decodeDomainEvents(req *http.Request, body []byte) (input, *requestError) {
 	p := r.ansibleDecoder.parsers.Get()
 	defer r.ansibleDecoder.parsers.Put(p)
 	in, rerr := decodeDomainEvents(body, p, r.cfg.FastdeployServices)
 	if rerr != nil {
 		return nil, rerr
 	}
+	// Service names are looked up now, before the tracker: the services
+	// list may have to be fetched.
+	in.names = map[string]string{}
+	for _, ev := range in.events {
+		if ev.Type == "deployment" && ev.ServiceID != "" {
+			if id, err := ev.ServiceID.Int64(); err == nil {
+				in.names[ev.ServiceID.String()] = r.serviceName(req.Context(), id)
+			}
+		}
+	}
 	return in, nil
 }
 
+// deploymentFromToken names the deployment a call is for. With a secret the
+// token is verified here; in proxy mode without one, fastdeploy's 2xx has
+// verified it and its claims are read as they are.
 func (r *fastdeployReceiver) deploymentFromToken(req *http.Request) (string, *requestError) {
-	id, err := verifyDeploymentToken([]byte(r.cfg.FastdeployJWTSecret), req.Header.Get("Authorization"), r.now())
+	var id string
+	var err error
+	if r.cfg.FastdeployJWTSecret == "" && r.upstream != nil {
+		id, err = deploymentTokenClaims(req.Header.Get("Authorization"))
+	} else {
+		id, err = verifyDeploymentToken([]byte(r.cfg.FastdeployJWTSecret), req.Header.Get("Authorization"), r.now())
+	}
 	if err != nil {
 		return "", &requestError{status: http.StatusUnauthorized, reason: "unauthorized", msg: err.Error(), field: "Authorization", index: -1}
 	}

@@ -46,6 +46,7 @@ type persistedDeployment struct {
 	FailedStep string                 `json:"failed_step,omitempty"`
 	FailedAt   time.Time              `json:"failed_at"`
 	StepCount  int                    `json:"step_count,omitempty"`
+	FdSteps    []fdStep               `json:"fastdeploy_steps,omitempty"`
 	Playbook   []time.Time            `json:"playbook,omitempty"`
 }
 
@@ -102,7 +103,7 @@ func (p *persister) load(ctx context.Context, t *tracker) error {
 		}
 		for _, pd := range st.Deployments {
 			d := &deploymentState{info: pd.Info, explicit: pd.Explicit, started: pd.Started, startSeen: pd.StartSeen,
-				lastEvent: pd.LastEvent, touched: pd.Touched, failedStep: pd.FailedStep, failedAt: pd.FailedAt, stepCount: pd.StepCount}
+				lastEvent: pd.LastEvent, touched: pd.Touched, failedStep: pd.FailedStep, failedAt: pd.FailedAt, stepCount: pd.StepCount, fdSteps: pd.FdSteps}
 			if err := decodeHexID(pd.Trace, d.trace[:]); err != nil {
 				return fmt.Errorf("decode state: deployment trace id: %w", err)
 			}
@@ -206,7 +207,7 @@ func snapshot(t *tracker) persistedState {
 	for _, id := range slices.Sorted(maps.Keys(t.deployments)) {
 		d := t.deployments[id]
 		pd := persistedDeployment{Info: d.info, Trace: d.trace.String(), Explicit: d.explicit, Started: d.started,
-			StartSeen: d.startSeen, LastEvent: d.lastEvent, Touched: d.touched, FailedStep: d.failedStep, FailedAt: d.failedAt, StepCount: d.stepCount}
+			StartSeen: d.startSeen, LastEvent: d.lastEvent, Touched: d.touched, FailedStep: d.failedStep, FailedAt: d.failedAt, StepCount: d.stepCount, FdSteps: d.fdSteps}
 		if !d.parent.IsEmpty() {
 			pd.Parent = d.parent.String()
 		}

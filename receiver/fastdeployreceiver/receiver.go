@@ -20,6 +20,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/boundedset"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/fastdeployapi"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/upstreamproxy"
 	"github.com/fastdeploy/otelcol-fastdeploy/receiver/fastdeployreceiver/internal/metadata"
 )
 
@@ -43,6 +45,13 @@ type fastdeployReceiver struct {
 	onClose        func()
 
 	storage storage.Client
+
+	// upstream forwards to fastdeploy's own server (fastdeploy.upstream).
+	upstream *upstreamproxy.Proxy
+	// follower follows fastdeploy's event stream (fastdeploy.api).
+	follower   *fastdeployapi.Follower
+	stopStream context.CancelFunc
+	streamDone chan struct{}
 
 	startOnce    sync.Once
 	shutdownOnce sync.Once
@@ -120,6 +129,16 @@ func (r *fastdeployReceiver) start(ctx context.Context, host component.Host) err
 		r.storage = client
 		r.set.Logger.Info("restored in-flight deployments", zap.Int("spans", r.tracker.inflight()))
 	}
+	if r.cfg.Fastdeploy.Upstream.HasValue() {
+		up := r.cfg.Fastdeploy.Upstream.Get()
+		client, err := up.ToClient(ctx, host.GetExtensions(), r.set.TelemetrySettings)
+		if err != nil {
+			return fmt.Errorf("fastdeploy.upstream: %w", err)
+		}
+		if r.upstream, err = upstreamproxy.New(up.Endpoint, client, up.Timeout); err != nil {
+			return fmt.Errorf("fastdeploy.upstream: %w", err)
+		}
+	}
 	ln, err := r.cfg.ToListener(ctx)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", r.cfg.NetAddr.Endpoint, err)
@@ -152,6 +171,9 @@ func (r *fastdeployReceiver) start(ctx context.Context, host component.Host) err
 	r.cancel = cancel
 	r.sweepDone = make(chan struct{})
 	go r.sweepLoop(sweepCtx)
+	if err := r.startStream(ctx, host); err != nil {
+		return fmt.Errorf("fastdeploy.api: %w", err)
+	}
 	r.ready.Store(true)
 	r.set.Logger.Info("fastdeploy receiver listening", zap.String("endpoint", ln.Addr().String()))
 	return nil
@@ -167,6 +189,7 @@ func (r *fastdeployReceiver) Shutdown(ctx context.Context) error {
 			err = r.server.Shutdown(ctx)
 			<-r.serveDone
 		}
+		r.shutdownStream()
 		if r.cancel != nil {
 			r.cancel()
 			<-r.sweepDone

@@ -30,7 +30,13 @@ func (x *txn) lifecycle(ev *deployevent.Event) {
 	d.lastEvent = later(d.lastEvent, ev.Time)
 	d.touched = x.now
 	if !d.startSeen {
+		// Without a start event the deployment began with the earliest
+		// thing heard of it, a step's start included: fastdeploy's calls
+		// arrive when a step has finished.
 		d.started = earlier(d.started, ev.Time)
+		if ev.Step != nil && ev.Step.Started != nil {
+			d.started = earlier(d.started, *ev.Step.Started)
+		}
 	}
 
 	switch ev.Type {
@@ -95,7 +101,8 @@ func (x *txn) lifecycle(ev *deployevent.Event) {
 		if live {
 			x.deployments[id] = nil
 		}
-		x.finished[id] = finishedDeployment{trace: d.trace, service: d.info.Service, environment: d.info.Environment, user: d.info.User}
+		x.finished[id] = finishedDeployment{trace: d.trace, service: d.info.Service, environment: d.info.Environment, user: d.info.User,
+			start: start, end: end, fdSteps: d.fdSteps}
 	}
 	if !live {
 		// A late event of a finished deployment must not revive it.

@@ -57,6 +57,7 @@ type deploymentState struct {
 	failedStep string    // the failed step that ended last, named in the status message
 	failedAt   time.Time
 	stepCount  int     // positions handed out to fastdeploy steps, which have none
+	fdSteps    []fdStep // fastdeploy's steps, by position, as stream and calls told
 	playbook   *extent // synthetic step for Ansible tasks posted without a step
 }
 
@@ -90,6 +91,10 @@ type finishedDeployment struct {
 	service     string
 	environment string
 	user        string
+	// the deployment span's extent: fastdeploy deletes unfinished steps
+	// after the finish, and they belong inside it
+	start, end time.Time
+	fdSteps    []fdStep
 }
 
 type closedStep struct {
@@ -293,7 +298,8 @@ func (t *tracker) sweep(now time.Time) *txn {
 		end := later(d.lastEvent, d.started.Add(t.timeout))
 		x.emitDeployment(d, deployevent.StatusTimeout, d.started, end)
 		x.deployments[id] = nil
-		x.finished[id] = finishedDeployment{trace: d.trace, service: d.info.Service, environment: d.info.Environment, user: d.info.User}
+		x.finished[id] = finishedDeployment{trace: d.trace, service: d.info.Service, environment: d.info.Environment, user: d.info.User,
+			start: d.started, end: end, fdSteps: d.fdSteps}
 	}
 	x.accepted = x.out.spanCount
 	return x
@@ -319,6 +325,7 @@ func (x *txn) deployment(id string, create bool) (d *deploymentState, live bool)
 		}
 	} else if base, ok := x.t.deployments[id]; ok {
 		c := *base
+		c.fdSteps = slices.Clone(base.fdSteps)
 		if base.playbook != nil {
 			pb := *base.playbook
 			c.playbook = &pb
@@ -328,8 +335,9 @@ func (x *txn) deployment(id string, create bool) (d *deploymentState, live bool)
 	}
 	if f, ok := x.finishedDeployment(id); ok {
 		return &deploymentState{
-			info:  deployevent.Deployment{ID: deployevent.ID(id), Service: f.service, Environment: f.environment, User: f.user},
-			trace: f.trace,
+			info:    deployevent.Deployment{ID: deployevent.ID(id), Service: f.service, Environment: f.environment, User: f.user},
+			trace:   f.trace,
+			fdSteps: slices.Clone(f.fdSteps),
 		}, false
 	}
 	if !create {

@@ -2,8 +2,10 @@ package fastdeployreceiver
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/valyala/fastjson"
@@ -198,6 +200,8 @@ func (in *domainInput) validate(now time.Time) *requestError {
 			}
 			if rerr := firstError(
 				checkLength(at, "id", ev.ID.String()),
+				checkInteger(at, "id", ev.ID),
+				checkInteger(at, "service_id", ev.ServiceID),
 				checkWindow(at, "started", ev.Started, now),
 				checkWindow(at, "finished", ev.Finished, now),
 			); rerr != nil {
@@ -207,7 +211,8 @@ func (in *domainInput) validate(now time.Time) *requestError {
 			if ev.DeploymentID == "" {
 				return required(at, "deployment_id")
 			}
-			if rerr := checkLength(at, "deployment_id", ev.DeploymentID.String()); rerr != nil {
+			if rerr := firstError(checkLength(at, "deployment_id", ev.DeploymentID.String()),
+				checkInteger(at, "deployment_id", ev.DeploymentID), checkInteger(at, "id", ev.ID)); rerr != nil {
 				return rerr
 			}
 			if rerr := compatStepRules(at, ev.Name, ev.State, ev.Deleted, ev.Started, ev.Finished, now); rerr != nil {
@@ -276,4 +281,15 @@ func stepTime(s *deployevent.Step, started bool) *time.Time {
 		return s.Started
 	}
 	return s.Finished
+}
+
+// checkInteger: fastdeploy's ids are integers; an absent one passes.
+func checkInteger(at itemAt, field string, n json.Number) *requestError {
+	if n == "" {
+		return nil
+	}
+	if _, err := strconv.ParseInt(string(n), 10, 64); err != nil {
+		return invalid(at.line, at.index, field, "must be an integer")
+	}
+	return nil
 }

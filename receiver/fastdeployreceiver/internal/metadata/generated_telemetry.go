@@ -34,6 +34,8 @@ type TelemetryBuilder struct {
 	FastdeployReceiverInflightSpans      metric.Int64ObservableGauge
 	FastdeployReceiverRequests           metric.Int64Counter
 	FastdeployReceiverSpansTimedOut      metric.Int64Counter
+	FastdeployReceiverStreamEvents       metric.Int64Counter
+	FastdeployReceiverUpstreamRequests   metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -124,6 +126,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_fastdeploy_receiver_spans_timed_out",
 		metric.WithDescription("Spans closed with status timeout because their end never arrived. [Alpha]"),
 		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.FastdeployReceiverStreamEvents, err = builder.meter.Int64Counter(
+		"otelcol_fastdeploy_receiver_stream_events",
+		metric.WithDescription("Domain events of fastdeploy's stream (fastdeploy.api), by outcome; refused ones are lost, the stream has no replay. [Alpha]"),
+		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.FastdeployReceiverUpstreamRequests, err = builder.meter.Int64Counter(
+		"otelcol_fastdeploy_receiver_upstream_requests",
+		metric.WithDescription("Requests forwarded to fastdeploy's own server (fastdeploy.upstream), by outcome; unreachable answers 502, timeout 504. [Alpha]"),
+		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

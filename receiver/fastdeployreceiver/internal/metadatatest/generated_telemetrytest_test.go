@@ -29,6 +29,8 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.FastdeployReceiverEventsRefused.Add(context.Background(), 1)
 	tb.FastdeployReceiverRequests.Add(context.Background(), 1)
 	tb.FastdeployReceiverSpansTimedOut.Add(context.Background(), 1)
+	tb.FastdeployReceiverStreamEvents.Add(context.Background(), 1)
+	tb.FastdeployReceiverUpstreamRequests.Add(context.Background(), 1)
 	AssertEqualFastdeployReceiverConnectionsRefused(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -45,6 +47,12 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualFastdeployReceiverSpansTimedOut(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualFastdeployReceiverStreamEvents(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualFastdeployReceiverUpstreamRequests(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 
