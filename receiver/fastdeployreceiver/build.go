@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -74,8 +75,38 @@ func stepErrorType(step *deployevent.Step) string {
 		return "timeout"
 	case step.ExitCode != nil && *step.ExitCode != 0:
 		return "exit_code_" + strconv.Itoa(*step.ExitCode)
+	case step.ExitSignal != "":
+		return "signal_" + step.ExitSignal
 	}
 	return "failure"
+}
+
+// maxStatusMessage bounds a step span's status description: the message
+// and the last line of the stderr tail; the whole tail is on the
+// exception event.
+const maxStatusMessage = 512
+
+// stepCause is what a failed step's status says: its message and the last
+// line of its stderr tail, the line most often naming the cause.
+func stepCause(step *deployevent.Step) string {
+	msg := step.Message
+	if msg == "" {
+		msg = "step " + step.State
+	}
+	if tail := strings.TrimSpace(step.StderrTail); tail != "" {
+		last := tail[strings.LastIndexByte(tail, '\n')+1:]
+		if !strings.Contains(msg, last) {
+			msg += ": " + last
+		}
+	}
+	if len(msg) > maxStatusMessage {
+		cut := maxStatusMessage
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + "…"
+	}
+	return msg
 }
 
 func (x *txn) emitStep(d *deploymentState, step *deployevent.Step, start, end time.Time) {
@@ -94,14 +125,24 @@ func (x *txn) emitStep(d *deploymentState, step *deployevent.Step, start, end ti
 	a.PutStr(deployattr.Status, step.State)
 	a.PutInt(deployattr.StepPosition, int64(step.Position))
 	putStrIf(a, deployattr.StepMessage, step.Message)
+	if step.Ignored {
+		a.PutBool(deployattr.StepIgnored, true)
+	}
 	if deployevent.IsFailure(step.State) {
-		a.PutStr(deployattr.ErrorType, stepErrorType(step))
+		errType := stepErrorType(step)
+		a.PutStr(deployattr.ErrorType, errType)
 		span.Status().SetCode(ptrace.StatusCodeError)
-		msg := step.Message
-		if msg == "" {
-			msg = "step " + step.State
+		span.Status().SetMessage(stepCause(step))
+		if step.StderrTail != "" {
+			// The cause where trace UIs show errors: an exception event
+			// with the step's stderr tail (redacted by the deployer, and
+			// by secret_redaction after this receiver).
+			ev := span.Events().AppendEmpty()
+			ev.SetName("exception")
+			ev.SetTimestamp(pcommon.NewTimestampFromTime(end))
+			ev.Attributes().PutStr("exception.type", errType)
+			ev.Attributes().PutStr("exception.message", step.StderrTail)
 		}
-		span.Status().SetMessage(msg)
 	} else if step.State == deployevent.StatusSuccess {
 		span.Status().SetCode(ptrace.StatusCodeOk)
 	}
@@ -119,6 +160,11 @@ func (x *txn) emitStep(d *deploymentState, step *deployevent.Step, start, end ti
 	sa.PutStr(deployattr.ProcessCommand, step.Command)
 	if step.PID != nil {
 		sa.PutInt(deployattr.ProcessPID, int64(*step.PID))
+	}
+	if step.ExitSignal != "" {
+		sa.PutStr(deployattr.ProcessExitSignal, step.ExitSignal)
+		sub.Status().SetCode(ptrace.StatusCodeError)
+		sub.Status().SetMessage("killed by " + step.ExitSignal)
 	}
 	if step.ExitCode != nil {
 		sa.PutInt(deployattr.ProcessExitCode, int64(*step.ExitCode))
@@ -166,12 +212,19 @@ func (x *txn) emitTask(d *deploymentState, parent deploytrace.SpanID, t *ansible
 	if name == "" {
 		name = fmt.Sprintf("ansible task %d", t.Position)
 	}
+	spanParent := parent
 	if t.ItemIndex >= 0 {
-		// One item of a loop: its own span beside the task's result.
+		// One item of a loop: a child of the task's span on its host,
+		// named by its label as the terminal shows it.
+		spanParent = id
 		id = deploytrace.AnsibleSpanID(d.trace, parent, "json_cb-item", strconv.Itoa(t.Position), t.Host, strconv.Itoa(t.ItemIndex))
-		name += " (item " + strconv.Itoa(t.ItemIndex) + ")"
+		label := t.Item
+		if label == "" {
+			label = strconv.Itoa(t.ItemIndex)
+		}
+		name += " (item " + label + ")"
 	}
-	setIDs(span, d.trace, id, parent)
+	setIDs(span, d.trace, id, spanParent)
 	span.SetName(name)
 	span.SetKind(ptrace.SpanKindInternal)
 	setTimes(span, t.Start, t.End)
@@ -366,18 +419,42 @@ func (x *txn) stepLog(d *deploymentState, ev *deployevent.Event, step *deployeve
 	if ev.Type == deployevent.TypeStepStarted {
 		state = deployevent.StateRunning
 	}
-	lr := x.newLog(d, ev, stepID, deployevent.IsFailure(state))
+	failed := deployevent.IsFailure(state)
+	lr := x.newLog(d, ev, stepID, failed)
+	if failed && step.Ignored {
+		// Carried on past (continue_on_error): a warning, not an error.
+		lr.SetSeverityNumber(plog.SeverityNumberWarn)
+		lr.SetSeverityText("WARN")
+	}
 	a := lr.Attributes()
 	a.PutStr(deployattr.LogStepName, step.Name)
 	a.PutStr(deployattr.LogStepState, state)
 	a.PutInt(deployattr.StepPosition, int64(step.Position))
+	// Bodies count steps from 1, as the deployer's console does; the
+	// position attribute stays 0-based, as in the events.
 	if ev.Type == deployevent.TypeStepStarted {
-		lr.Body().SetStr(fmt.Sprintf("step %d %s of deployment %s started", step.Position, step.Name, d.info.ID))
+		lr.Body().SetStr(fmt.Sprintf("step %d %s of deployment %s started", step.Position+1, step.Name, d.info.ID))
 		return
 	}
 	a.PutInt(deployattr.LogDurationMS, took.Milliseconds())
-	body := fmt.Sprintf("step %d %s of deployment %s finished: %s after %s", step.Position, step.Name, d.info.ID, state, took.Round(time.Millisecond))
-	if step.Message != "" {
+	if step.Ignored {
+		a.PutBool(deployattr.StepIgnored, true)
+	}
+	if step.ExitCode != nil {
+		a.PutInt(deployattr.ProcessExitCode, int64(*step.ExitCode))
+	}
+	putStrIf(a, deployattr.ProcessExitSignal, step.ExitSignal)
+	body := fmt.Sprintf("step %d %s of deployment %s finished: %s after %s", step.Position+1, step.Name, d.info.ID, state, took.Round(time.Millisecond))
+	if step.Ignored {
+		body += " (ignored: continue_on_error)"
+	}
+	if failed {
+		a.PutStr(deployattr.ErrorType, stepErrorType(step))
+		if step.StderrTail != "" {
+			a.PutStr("exception.message", step.StderrTail)
+		}
+		body += ": " + stepCause(step)
+	} else if step.Message != "" {
 		body += ": " + step.Message
 	}
 	lr.Body().SetStr(body)

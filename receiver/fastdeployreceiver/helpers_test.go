@@ -55,3 +55,7 @@ func testDecodeLifecycle(body []byte) ([]deployevent.Event, *requestError) {
 	}
 	return in.events, nil
 }
+
+func stepWith(message, tail string) deployevent.Step {
+	return deployevent.Step{Name: "s", State: deployevent.StatusFailure, Message: message, StderrTail: tail}
+}

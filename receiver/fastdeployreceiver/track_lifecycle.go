@@ -81,7 +81,7 @@ func (x *txn) lifecycle(ev *deployevent.Event) {
 		x.closedSteps[stepKey{deployment: id, name: step.Name, position: -1}] = closed
 		// Earlier failures may have been allowed (continue_on_error); the one
 		// that ended last is what stopped the deployment.
-		if deployevent.IsFailure(step.State) && !end.Before(d.failedAt) {
+		if deployevent.IsFailure(step.State) && !step.Ignored && !end.Before(d.failedAt) {
 			d.failedStep, d.failedAt = step.Name, end
 		}
 		x.emitStep(d, &step, start, end)
@@ -163,6 +163,15 @@ func mergeStep(dst *deployevent.Step, src *deployevent.Step) {
 	}
 	if src.PID != nil {
 		dst.PID = src.PID
+	}
+	if src.ExitSignal != "" {
+		dst.ExitSignal = src.ExitSignal
+	}
+	if src.Ignored {
+		dst.Ignored = true
+	}
+	if src.StderrTail != "" {
+		dst.StderrTail = src.StderrTail
 	}
 }
 
