@@ -226,3 +226,60 @@ func TestStreamAndProxyMakeOneTrace(t *testing.T) {
 		}
 	}
 }
+
+// TestFastdeployStepPositionsSurviveARestart: the plan fastdeploy announced
+// before a restart still fixes where its steps go after it.
+func TestFastdeployStepPositionsSurviveARestart(t *testing.T) {
+	t.Parallel()
+	store := &memStorage{data: map[string][]byte{}}
+	post := func(tr *testReceiver, lines ...string) {
+		t.Helper()
+		rep := tr.post(t, pathCompatEvents, "application/x-ndjson", joinLines(lines))
+		require.Equal(t, http.StatusOK, rep.status, rep.body)
+	}
+	before := restartable(t, store, nil)
+	post(before,
+		`{"type":"deployment","id":9,"service_id":3,"origin":"GitHub","user":"alice","started":"2026-11-27T11:00:00Z","finished":null,"context":{}}`,
+		`{"type":"step","id":1,"name":"build","state":"running","deployment_id":9,"message":"","started":"2026-11-27T11:00:00Z","finished":null}`,
+		`{"type":"step","id":2,"name":"deploy","state":"pending","deployment_id":9,"message":"","started":null,"finished":null}`,
+		`{"type":"step","id":3,"name":"smoke","state":"pending","deployment_id":9,"message":"","started":null,"finished":null}`,
+	)
+	after := restartable(t, store, nil)
+	post(after,
+		`{"type":"step","id":2,"name":"deploy","state":"success","deployment_id":9,"message":"","started":"2026-11-27T11:00:02Z","finished":"2026-11-27T11:00:04Z"}`,
+		`{"type":"deployment","id":9,"service_id":3,"origin":"GitHub","user":"alice","started":"2026-11-27T11:00:00Z","finished":"2026-11-27T11:00:05Z","context":{}}`,
+		`{"type":"step","id":1,"name":"build","state":"running","deployment_id":9,"message":"","started":"2026-11-27T11:00:00Z","finished":null,"deleted":true}`,
+		`{"type":"step","id":3,"name":"smoke","state":"pending","deployment_id":9,"message":"","started":null,"finished":null,"deleted":true}`,
+		// fastdeploy's finish told twice: no second deployment span
+		`{"type":"deployment","id":9,"service_id":3,"origin":"GitHub","user":"alice","started":"2026-11-27T11:00:00Z","finished":"2026-11-27T11:00:05Z","context":{}}`,
+	)
+	byName := map[string]ptrace.Span{}
+	for _, s := range allSpans(after.traces) {
+		_, dup := byName[s.Name()]
+		assert.False(t, dup, "%s emitted twice", s.Name())
+		byName[s.Name()] = s
+	}
+	require.Len(t, byName, 4)
+	assert.Equal(t, "0", spanAttr(byName["build"], "fastdeploy.step.position"))
+	assert.Equal(t, "1", spanAttr(byName["deploy"], "fastdeploy.step.position"), "the plan from before the restart")
+	assert.Equal(t, "2", spanAttr(byName["smoke"], "fastdeploy.step.position"))
+	root := byName["deploy service-3"]
+	for _, name := range []string{"build", "smoke"} {
+		s := byName[name]
+		assert.Equal(t, "skipped", spanAttr(s, "fastdeploy.status"))
+		assert.False(t, s.StartTimestamp().AsTime().Before(root.StartTimestamp().AsTime()), name)
+		assert.Equal(t, root.EndTimestamp(), s.EndTimestamp(), "%s ends with its deployment", name)
+	}
+	assert.Equal(t, time.Date(2026, 11, 27, 11, 0, 0, 0, time.UTC), byName["build"].StartTimestamp().AsTime(), "a deleted running step keeps its start")
+}
+
+func joinLines(lines []string) string {
+	out := ""
+	for i, l := range lines {
+		if i > 0 {
+			out += "\n"
+		}
+		out += l
+	}
+	return out
+}
