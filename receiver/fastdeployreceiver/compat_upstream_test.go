@@ -283,3 +283,34 @@ func joinLines(lines []string) string {
 	}
 	return out
 }
+
+// TestProxyModeForwardsOnlyFastdeploysAPIURLPaths: the deploy calls and the
+// services sync reach fastdeploy; nothing else of its API is exposed.
+func TestProxyModeForwardsOnlyFastdeploysAPIURLPaths(t *testing.T) {
+	t.Parallel()
+	c := newCompatRig(t, false, nil)
+	for _, tt := range []struct {
+		method, path string
+		forwarded    bool
+	}{
+		{http.MethodPost, "/services/sync", true},
+		{http.MethodGet, "/services/", false},
+		{http.MethodPost, "/token", false},
+		{http.MethodGet, "/deployments/", false},
+		{http.MethodPost, "/services/sync/extra", false},
+	} {
+		before := len(c.fd.Requests())
+		req, err := http.NewRequest(tt.method, c.url+tt.path, nil)
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		if tt.forwarded {
+			// fastdeploy's answer to a call without a user token
+			assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, tt.path)
+		} else {
+			assert.Equal(t, http.StatusNotFound, resp.StatusCode, tt.path)
+			assert.Equal(t, before, len(c.fd.Requests()))
+		}
+	}
+}

@@ -49,6 +49,7 @@ const (
 	pathCompatSteps  = "/steps/"
 	pathCompatFinish = "/deployments/finish/"
 	pathCompatEvents = "/v1/fastdeploy/events"
+	pathCompatSync   = "/services/sync"
 )
 
 func (r *fastdeployReceiver) handler() http.Handler {
@@ -68,10 +69,10 @@ func (r *fastdeployReceiver) handler() http.Handler {
 	}
 	mux.HandleFunc(pathHealth, r.handleHealth)
 	if r.upstream != nil {
-		// fastdeploy's API_URL points here: whatever else it serves there
-		// (e.g. /services/sync) must keep working.
-		mux.HandleFunc("/", r.proxied("", nil))
-		return mux
+		// fastdeploy builds one more URL from API_URL, the services sync;
+		// it must keep working. Nothing else of fastdeploy's API is
+		// reachable through the collector.
+		mux.HandleFunc(pathCompatSync, r.proxied("", nil))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
 		r.fail(w, req, &requestError{status: http.StatusNotFound, msg: "no such path; POST to " + pathEvents + " or " + pathAnsible, index: -1})

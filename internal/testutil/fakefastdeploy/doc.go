@@ -8,6 +8,7 @@
 //     form, 401 "Incorrect username or password"), user tokens {user, type, exp}
 //   - src/deploy/entrypoints/routers/steps.py, deployments.py, services.py and
 //     dependencies.py: POST /steps/, PUT /deployments/finish/, GET /services/,
+//     POST /services/sync (nothing to sync),
 //     401 "Could not validate credentials", 400 "Something went wrong" for a
 //     step of a finished deployment, a repeated finish answered 200 with no event
 //   - src/deploy/auth.py, config.py: HS256 JWTs, claims type, deployment|user, exp
