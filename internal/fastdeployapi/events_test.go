@@ -25,7 +25,9 @@ func TestDecodeEvent(t *testing.T) {
 				assert.Equal(t, time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC), e.Deployment.Started.UTC())
 			}},
 		{name: "deployment finished with +00:00", frame: `{"type":"deployment","id":7,"service_id":2,"origin":"","user":"","started":"2026-01-02T03:04:05+00:00","finished":"2026-01-02T03:05:05+00:00","context":{}}`,
-			check: func(t *testing.T, e Event) { assert.Equal(t, time.Minute, e.Deployment.Finished.Sub(e.Deployment.Started)) }},
+			check: func(t *testing.T, e Event) {
+				assert.Equal(t, time.Minute, e.Deployment.Finished.Sub(e.Deployment.Started))
+			}},
 		{name: "naive time is UTC", frame: `{"type":"deployment","id":7,"service_id":2,"started":"2026-01-02T03:04:05.5"}`,
 			check: func(t *testing.T, e Event) {
 				assert.Equal(t, time.Date(2026, 1, 2, 3, 4, 5, 5e8, time.UTC), e.Deployment.Started)

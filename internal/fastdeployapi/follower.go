@@ -21,7 +21,6 @@ import (
 	"go.uber.org/zap"
 )
 
-
 // Config configures a Follower.
 type Config struct {
 	// BaseURL is fastdeploy's API_URL, e.g. https://fastdeploy.internal.
@@ -60,7 +59,7 @@ type Follower struct {
 	base *url.URL
 
 	logins, loginFailures, subscriptions, reauths, disconnects atomic.Int64
-	events, badFrames, serviceRefreshes                         atomic.Int64
+	events, badFrames, serviceRefreshes                        atomic.Int64
 
 	mu          sync.Mutex
 	token       string

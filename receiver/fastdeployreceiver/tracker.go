@@ -56,9 +56,9 @@ type deploymentState struct {
 	touched    time.Time // wall clock of the latest news, drives the timeout
 	failedStep string    // the failed step that ended last, named in the status message
 	failedAt   time.Time
-	stepCount  int     // positions handed out to fastdeploy steps, which have none
+	stepCount  int      // positions handed out to fastdeploy steps, which have none
 	fdSteps    []fdStep // fastdeploy's steps, by position, as stream and calls told
-	playbook   *extent // synthetic step for Ansible tasks posted without a step
+	playbook   *extent  // synthetic step for Ansible tasks posted without a step
 }
 
 type extent struct{ start, end time.Time }

@@ -627,7 +627,6 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"access_token": s.UserToken(user), "token_type": "bearer"})
 }
 
-
 // handleSync is sync_services (routers/services.py) for a services
 // directory that matches the database: nothing to change.
 func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
