@@ -159,7 +159,10 @@ func TestUnchangedFastdeployThroughTheCollector(t *testing.T) {
 	assert.Equal(t, "skipped", attr(smoke, "fastdeploy.status"))
 	assert.False(t, smoke.StartTimestamp().AsTime().Before(rootStart))
 	assert.False(t, smoke.EndTimestamp().AsTime().After(rootEnd), "the deleted step lies inside the deployment")
-	pos := func(sp otlpsink.Span) int64 { v, _ := sp.Span.Attributes().Get("fastdeploy.step.position"); return v.Int() }
+	pos := func(sp otlpsink.Span) int64 {
+		v, _ := sp.Span.Attributes().Get("fastdeploy.step.position")
+		return v.Int()
+	}
 	assert.Less(t, pos(byName["build"][0]), pos(byName["deploy"][0]))
 	assert.Less(t, pos(byName["deploy"][0]), pos(byName["smoke"][0]), "the deleted step keeps its place in the plan")
 }
