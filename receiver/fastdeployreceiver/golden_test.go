@@ -3,6 +3,7 @@ package fastdeployreceiver
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/plogtest"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/ptracetest"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -74,23 +77,55 @@ func readLines(t *testing.T, path string) []string {
 	return out
 }
 
+// compareGolden checks exported documents (one per consumer call) against
+// a golden file, order-insensitively within each document: resources,
+// scopes, spans and log records may come in any order, attributes too.
+// With -update it rewrites the file instead.
 func compareGolden(t *testing.T, path string, docs []json.RawMessage) {
 	t.Helper()
 	got, err := json.MarshalIndent(docs, "", "  ")
 	require.NoError(t, err)
 	got = append(got, '\n')
+	assert.False(t, bytes.Contains(got, []byte("hunter2")), "no planted secret in golden output")
 	if *update {
 		require.NoError(t, os.WriteFile(path, got, 0o600))
 	}
-	want, err := os.ReadFile(path)
+	raw, err := os.ReadFile(path)
 	require.NoError(t, err, "run go test -run TestGolden -update to create it")
-	// Compare as data, so formatting of the file does not matter.
-	var g, w any
-	require.NoError(t, json.Unmarshal(got, &g))
-	require.NoError(t, json.Unmarshal(want, &w))
-	if !assert.Equal(t, w, g) {
-		_ = os.WriteFile(path+".got", got, 0o600)
-		t.Logf("output written to %s.got; diff it against %s", path, path)
+	var want []json.RawMessage
+	require.NoError(t, json.Unmarshal(raw, &want))
+	fail := func(err error) {
+		t.Helper()
+		assert.NoError(t, err)
+		if err != nil {
+			_ = os.WriteFile(path+".got", got, 0o600)
+			t.Logf("output written to %s.got; diff it against %s", path, path)
+		}
 	}
-	assert.False(t, bytes.Contains(got, []byte("hunter2")), "no planted secret in golden output")
+	if !assert.Len(t, docs, len(want), "consumer calls") {
+		fail(errors.New("a different number of consumer calls"))
+		return
+	}
+	for i := range want {
+		if isTraces(want[i]) {
+			w, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(want[i])
+			require.NoError(t, err)
+			g, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(docs[i])
+			require.NoError(t, err)
+			fail(ptracetest.CompareTraces(w, g, ptracetest.IgnoreResourceSpansOrder(), ptracetest.IgnoreScopeSpansOrder(), ptracetest.IgnoreSpansOrder()))
+			continue
+		}
+		w, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(want[i])
+		require.NoError(t, err)
+		g, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(docs[i])
+		require.NoError(t, err)
+		fail(plogtest.CompareLogs(w, g, plogtest.IgnoreResourceLogsOrder(), plogtest.IgnoreScopeLogsOrder(), plogtest.IgnoreLogRecordsOrder()))
+	}
+}
+
+func isTraces(doc json.RawMessage) bool {
+	var probe struct {
+		ResourceSpans json.RawMessage `json:"resourceSpans"`
+	}
+	return json.Unmarshal(doc, &probe) == nil && probe.ResourceSpans != nil
 }
