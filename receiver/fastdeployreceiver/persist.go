@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -101,32 +102,23 @@ func (p *persister) load(ctx context.Context, t *tracker) error {
 		if err := dec.Decode(&st); err != nil {
 			return fmt.Errorf("decode state: %w", err)
 		}
-		for _, pd := range st.Deployments {
-			d := &deploymentState{info: pd.Info, explicit: pd.Explicit, started: pd.Started, startSeen: pd.StartSeen,
-				lastEvent: pd.LastEvent, touched: pd.Touched, failedStep: pd.FailedStep, failedAt: pd.FailedAt, stepCount: pd.StepCount, fdSteps: pd.FdSteps}
-			if err := decodeHexID(pd.Trace, d.trace[:]); err != nil {
-				return fmt.Errorf("decode state: deployment trace id: %w", err)
+		for i := range st.Deployments {
+			d, err := st.Deployments[i].state()
+			if err != nil {
+				return fmt.Errorf("decode state: %w", err)
 			}
-			if pd.Parent != "" {
-				if err := decodeHexID(pd.Parent, d.parent[:]); err != nil {
-					return fmt.Errorf("decode state: deployment parent id: %w", err)
-				}
-			}
-			if len(pd.Playbook) == 2 {
-				d.playbook = &extent{start: pd.Playbook[0], end: pd.Playbook[1]}
-			}
-			t.deployments[string(pd.Info.ID)] = d
+			t.deployments[string(d.info.ID)] = d
 		}
 		for _, ps := range st.Steps {
-			k := stepKey{deployment: ps.Deployment, name: ps.Step.Name, position: ps.Step.Position}
-			t.steps[k] = &stepState{step: ps.Step, started: ps.Started, lastEvent: ps.LastEvent, touched: ps.Touched}
+			k, s := ps.state()
+			t.steps[k] = s
 		}
 		for _, pr := range st.Runs {
-			var parent deploytrace.SpanID
-			if err := decodeHexID(pr.Parent, parent[:]); err != nil {
-				return fmt.Errorf("decode state: ansible run parent: %w", err)
+			parent, run, err := pr.state()
+			if err != nil {
+				return fmt.Errorf("decode state: %w", err)
 			}
-			t.runs.Put(parent, ansibleRun{start: pr.Start, playID: pr.PlayID, playName: pr.PlayName, playStart: pr.PlayStart, playFail: pr.PlayFail})
+			t.runs.Put(parent, run)
 		}
 	}
 	var chunks []dedupChunk
@@ -205,41 +197,83 @@ func (p *persister) save(ctx context.Context, t *tracker, stateChanged bool, ids
 func snapshot(t *tracker) persistedState {
 	st := persistedState{Format: persistedFormat}
 	for _, id := range slices.Sorted(maps.Keys(t.deployments)) {
-		d := t.deployments[id]
-		pd := persistedDeployment{Info: d.info, Trace: d.trace.String(), Explicit: d.explicit, Started: d.started,
-			StartSeen: d.startSeen, LastEvent: d.lastEvent, Touched: d.touched, FailedStep: d.failedStep, FailedAt: d.failedAt, StepCount: d.stepCount, FdSteps: d.fdSteps}
-		if !d.parent.IsEmpty() {
-			pd.Parent = d.parent.String()
-		}
-		if d.playbook != nil {
-			pd.Playbook = []time.Time{d.playbook.start, d.playbook.end}
-		}
-		st.Deployments = append(st.Deployments, pd)
+		st.Deployments = append(st.Deployments, t.deployments[id].record())
 	}
 	for k, s := range t.steps {
-		st.Steps = append(st.Steps, persistedStep{Deployment: k.deployment, Step: s.step, Started: s.started, LastEvent: s.lastEvent, Touched: s.touched})
+		st.Steps = append(st.Steps, s.record(k.deployment))
 	}
 	slices.SortFunc(st.Steps, func(a, b persistedStep) int {
-		if a.Deployment != b.Deployment {
-			if a.Deployment < b.Deployment {
-				return -1
-			}
-			return 1
+		if c := strings.Compare(a.Deployment, b.Deployment); c != 0 {
+			return c
 		}
-		return a.Step.Position - b.Step.Position
+		if a.Step.Position != b.Step.Position {
+			return a.Step.Position - b.Step.Position
+		}
+		return strings.Compare(a.Step.Name, b.Step.Name)
 	})
 	t.runs.All(func(parent deploytrace.SpanID, r ansibleRun) bool {
-		if r.playID == "" && r.start.IsZero() {
-			return true // a finished run
+		if r.playID != "" || !r.start.IsZero() { // else a finished run
+			st.Runs = append(st.Runs, r.record(parent))
 		}
-		st.Runs = append(st.Runs, persistedRun{Parent: parent.String(), Start: r.start, PlayID: r.playID, PlayName: r.playName, PlayStart: r.playStart, PlayFail: r.playFail})
 		return true
 	})
-	slices.SortFunc(st.Runs, func(a, b persistedRun) int {
-		if a.Parent < b.Parent {
-			return -1
-		}
-		return 1
-	})
+	slices.SortFunc(st.Runs, func(a, b persistedRun) int { return strings.Compare(a.Parent, b.Parent) })
 	return st
+}
+
+// Each in-flight struct and its stored form convert here, in pairs, and
+// nowhere else; TestPersistRoundTripsEveryField fills every field of the
+// in-flight structs (by reflection, so a field added later is covered)
+// and wants them back after a save and a load.
+
+func (d *deploymentState) record() persistedDeployment {
+	pd := persistedDeployment{Info: d.info, Trace: d.trace.String(), Explicit: d.explicit, Started: d.started,
+		StartSeen: d.startSeen, LastEvent: d.lastEvent, Touched: d.touched, FailedStep: d.failedStep, FailedAt: d.failedAt,
+		StepCount: d.stepCount, FdSteps: d.fdSteps}
+	if !d.parent.IsEmpty() {
+		pd.Parent = d.parent.String()
+	}
+	if d.playbook != nil {
+		pd.Playbook = []time.Time{d.playbook.start, d.playbook.end}
+	}
+	return pd
+}
+
+func (pd *persistedDeployment) state() (*deploymentState, error) {
+	d := &deploymentState{info: pd.Info, explicit: pd.Explicit, started: pd.Started, startSeen: pd.StartSeen,
+		lastEvent: pd.LastEvent, touched: pd.Touched, failedStep: pd.FailedStep, failedAt: pd.FailedAt,
+		stepCount: pd.StepCount, fdSteps: pd.FdSteps}
+	if err := decodeHexID(pd.Trace, d.trace[:]); err != nil {
+		return nil, fmt.Errorf("deployment trace id: %w", err)
+	}
+	if pd.Parent != "" {
+		if err := decodeHexID(pd.Parent, d.parent[:]); err != nil {
+			return nil, fmt.Errorf("deployment parent id: %w", err)
+		}
+	}
+	if len(pd.Playbook) == 2 {
+		d.playbook = &extent{start: pd.Playbook[0], end: pd.Playbook[1]}
+	}
+	return d, nil
+}
+
+func (s *stepState) record(deployment string) persistedStep {
+	return persistedStep{Deployment: deployment, Step: s.step, Started: s.started, LastEvent: s.lastEvent, Touched: s.touched}
+}
+
+func (ps *persistedStep) state() (stepKey, *stepState) {
+	k := stepKey{deployment: ps.Deployment, name: ps.Step.Name, position: ps.Step.Position}
+	return k, &stepState{step: ps.Step, started: ps.Started, lastEvent: ps.LastEvent, touched: ps.Touched}
+}
+
+func (r ansibleRun) record(parent deploytrace.SpanID) persistedRun {
+	return persistedRun{Parent: parent.String(), Start: r.start, PlayID: r.playID, PlayName: r.playName, PlayStart: r.playStart, PlayFail: r.playFail}
+}
+
+func (pr *persistedRun) state() (deploytrace.SpanID, ansibleRun, error) {
+	var parent deploytrace.SpanID
+	if err := decodeHexID(pr.Parent, parent[:]); err != nil {
+		return parent, ansibleRun{}, fmt.Errorf("ansible run parent: %w", err)
+	}
+	return parent, ansibleRun{start: pr.Start, playID: pr.PlayID, playName: pr.PlayName, playStart: pr.PlayStart, playFail: pr.PlayFail}, nil
 }

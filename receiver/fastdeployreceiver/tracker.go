@@ -61,6 +61,18 @@ type deploymentState struct {
 	playbook   *extent  // synthetic step for Ansible tasks posted without a step
 }
 
+// clone is the copy a transaction changes; the tracker's own stays as it
+// was until commit. info.Context is copied on write by mergeDeployment.
+func (d *deploymentState) clone() *deploymentState {
+	c := *d
+	c.fdSteps = slices.Clone(d.fdSteps)
+	if d.playbook != nil {
+		pb := *d.playbook
+		c.playbook = &pb
+	}
+	return &c
+}
+
 type extent struct{ start, end time.Time }
 
 func (e *extent) add(start, end time.Time) {
@@ -324,14 +336,9 @@ func (x *txn) deployment(id string, create bool) (d *deploymentState, live bool)
 			return d, true
 		}
 	} else if base, ok := x.t.deployments[id]; ok {
-		c := *base
-		c.fdSteps = slices.Clone(base.fdSteps)
-		if base.playbook != nil {
-			pb := *base.playbook
-			c.playbook = &pb
-		}
-		x.deployments[id] = &c
-		return &c, true
+		c := base.clone()
+		x.deployments[id] = c
+		return c, true
 	}
 	if f, ok := x.finishedDeployment(id); ok {
 		return &deploymentState{
