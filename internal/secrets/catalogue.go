@@ -7,7 +7,8 @@ import (
 
 // genericKeywords gate the key=value rules: a secret-looking word must occur.
 var genericKeywords = []string{
-	"pass", "pwd", "secret", "token", "auth", "credential", "creds", "cookie", "jwt",
+	"pass", "pwd", "secret", "token", "auth", "credential", "creds", "cookie", "jwt", "_key", "-key", "key=", "key:",
+	"dockerconfigjson", "dockercfg", "connectionstring",
 	"apikey", "api_key", "api-key", "accesskey", "access_key", "access-key",
 	"privatekey", "private_key", "private-key", "accountkey", "signingkey", "signing_key",
 	"encryptionkey", "encryption_key", "masterkey", "master_key",
@@ -37,8 +38,12 @@ func Catalogue() []Rule {
 		{Name: "aws_access_key_id", Keywords: []string{"akia", "asia", "abia", "acca", "a3t"},
 			Pattern: `\b((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b`},
 		{Name: "aws_secret_access_key", Keywords: []string{"secret_access_key", "secretaccesskey", "secret-access-key", "aws_secret", "aws-secret", "aws secret"},
-			Pattern: `(?i)secret[_\-. ]?(?:access[_\-. ]?)?key\\?["']?\s*(?:[:=]|=>|\s)\s*\\?["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|\z)`},
-		{Name: "gcp_api_key", Keywords: []string{"aiza"}, Pattern: `\b(AIza[0-9A-Za-z_\-]{35})`},
+			Pattern: `(?i)secret[_\-. ]?(?:access[_\-. ]?)?key\\?["']?[ \t]*(?:[:=]|=>|[ \t])[ \t]*\\?["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|\z)`},
+		// The same key wrapped over two lines (a terminal or a YAML fold).
+		{Name: "aws_secret_access_key_split", Keywords: []string{"secret_access_key", "secretaccesskey", "secret-access-key"}, Multiline: true,
+			Pattern: `(?i)secret[_\-. ]?(?:access[_\-. ]?)?key\\?["']?[ \t]*(?:[:=]|=>|[ \t])[ \t]*\\?["']?([A-Za-z0-9/+]{8,39}(?:\r?\n|\\n)[ \t]*[A-Za-z0-9/+]{1,32})(?:[^A-Za-z0-9/+=]|\z)`,
+			Verify: splitAWSKey},
+		{Name: "gcp_api_key", Keywords: []string{"aiza"}, Pattern: `\b(AIza[0-9A-Za-z_\-]{35})`, Verify: notPublishable},
 		{Name: "gcp_oauth_token", Keywords: []string{"ya29."}, Pattern: `\b(ya29\.[0-9A-Za-z_\-]{20,})`},
 		{Name: "gcp_oauth_client_secret", Keywords: []string{"gocspx-"}, Pattern: `\b(GOCSPX-[0-9A-Za-z_\-]{28})`},
 		{Name: "azure_storage_key", Keywords: []string{"accountkey="},
@@ -93,7 +98,8 @@ func Catalogue() []Rule {
 			Pattern: `discord(?:app)?\.com/api/webhooks/\d+/([A-Za-z0-9_\-]{30,})`},
 		{Name: "teams_webhook", Keywords: []string{"webhook.office.com"},
 			Pattern: `webhook\.office\.com/webhookb2/([A-Za-z0-9@\-]+/IncomingWebhook/[A-Za-z0-9]+/[A-Za-z0-9\-]+)`},
-		{Name: "telegram_bot_token", Keywords: []string{":aa"}, Pattern: `\b(\d{8,10}:AA[0-9A-Za-z_\-]{33})(?:[^0-9A-Za-z_\-]|\z)`},
+		// Also in bot API paths: /bot<id>:<token>/sendMessage.
+		{Name: "telegram_bot_token", Keywords: []string{":aa"}, Pattern: `(?:^|[^0-9A-Za-z]|bot)(\d{8,10}:AA[0-9A-Za-z_\-]{33})(?:[^0-9A-Za-z_\-]|\z)`},
 		{Name: "stripe_key", Keywords: []string{"sk_live_", "rk_live_", "sk_test_", "rk_test_"}, Pattern: `\b((?:sk|rk)_(?:live|test)_[0-9A-Za-z]{10,99})\b`},
 		{Name: "stripe_webhook_secret", Keywords: []string{"whsec_"}, Pattern: `\b(whsec_[0-9A-Za-z+/=]{24,})`},
 		{Name: "sendgrid_api_key", Keywords: []string{"sg."}, Literal: "SG.", Pattern: `\b(SG\.[A-Za-z0-9_\-]{16,32}\.[A-Za-z0-9_\-]{16,64})`},
@@ -122,13 +128,15 @@ func Catalogue() []Rule {
 		{Name: "bearer_token", Keywords: []string{"bearer"}, Pattern: `\b(?i)bearer\s+([A-Za-z0-9\-._~+/]{8,}=*)`, Verify: tokenLike,
 			AnchorAtKeywordStart: true},
 		{Name: "authorization_header", Keywords: []string{"authorization"},
-			Pattern: `(?i)authorization\\?["']?\s*[:=]\s*\\?["']?(?:(?:bearer|basic|token|digest|negotiate|apikey|sso-key|key|hmac)\s+)?([^\s"'\\,;]{8,})`,
+			// Any scheme (Splunk, SSWS, GenieKey, Token, ...) before the credentials.
+			Pattern: `(?i)authorization\\?["']?\s*[:=]\s*\\?["']?(?:[A-Za-z][A-Za-z0-9_.\-]{1,30}\s+)?([^\s"'\\,;]{8,})`,
 			Verify:  notPlaceholder, AnchorAtKeywordStart: true},
 		// scheme://user:password@host; the pattern starts at "://" and the
 		// scheme ([A-Za-z][A-Za-z0-9+.-]{1,30}) is checked backwards in code,
 		// so clean text costs no regex work at all.
 		{Name: "url_credentials", Keywords: []string{"://"},
-			Pattern: `://[^\s:/?#@"'<>\[\]]*:([^\s/"'<>]+)@[A-Za-z0-9\[_]`, Verify: urlCredentials,
+			// The password may hold an unencoded "/" (checked in code: not a port).
+			Pattern: `://[^\s:/?#@"'<>\[\]]*:([^\s"'<>]+)@[A-Za-z0-9\[_]`, Verify: urlCredentials,
 			AnchorAtKeywordStart: true},
 		{Name: "cli_user_password", Keywords: []string{"-u ", "--user", "-u="},
 			Pattern: `(?:\s-u|--user)[ \t=]+["']?[^\s:"']+:([^\s"']+)`, Verify: notPlaceholder},
@@ -136,12 +144,29 @@ func Catalogue() []Rule {
 			Pattern: `\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b[^\n|;&]*?\s-p("[^"]*"|'[^']*'|[^\s'"]+)`, Verify: notPlaceholder},
 		{Name: "sshpass_password", Keywords: []string{"sshpass"},
 			Pattern: `\bsshpass\s+-p\s*("[^"]*"|'[^']*'|[^\s'"]+)`, Verify: notPlaceholder},
+		{Name: "tool_password", Keywords: toolKeywords, Find: findToolPassword},
+		{Name: "oracle_connect_password", Keywords: oracleKeywords, Find: findOracleConnect},
+		// openssl -passin/-passout/-pass pass:SECRET (env:, file:, fd: name sources).
+		{Name: "openssl_pass_argument", Keywords: []string{"pass:"}, Literal: "pass:",
+			Pattern: `(?:^|[\s"'=])pass:("[^"]*"|'[^']*'|[^\s'"]+)`, Verify: notPlaceholder},
+		// A literal piped into base64 (either way) is a credential being encoded.
+		{Name: "base64_piped_literal", Keywords: []string{"base64"},
+			Pattern: `\b(?:echo|printf)\s+(?:-[neE]+\s+)?(?:'%s'\s+|"%s"\s+)?("[^"\n]+"|'[^'\n]+'|[^\s|'"]+)\s*\|\s*base64\b`, Verify: pipedLiteral},
+		{Name: "base64_here_string", Keywords: []string{"base64"},
+			Pattern: `\bbase64\s+(?:-d|--decode|-D)\s*<<<\s*("[^"\n]+"|'[^'\n]+'|\S+)`, Verify: notPlaceholder},
+		{Name: "private_key_der_base64", Keywords: privateKeyDERMarkers, Find: findBase64PrivateKey, Multiline: true},
+		{Name: "encoded_secret", Keywords: base64SecretKeywords, Find: findEncodedSecret},
+		{Name: "url_path_token", Keywords: []string{"/token/", "/tokens/", "/secret/", "/key/", "/apikey/", "/api_key/", "/api-key/", "/access_token/", "/auth/"},
+			Pattern: `(?i)/(?:tokens?|secret|key|apikey|api_key|api-key|access_token|auth)/([A-Za-z0-9_\-]{20,})(?:[/?#"'\s]|\z)`, Verify: highEntropy},
+		{Name: "xml_secret_element", Keywords: genericKeywords, AnchorAtKeyword: true, Plausible: xmlElementStart,
+			Pattern: `([A-Za-z_][A-Za-z0-9_.:\-]*)>[ \t]*([^<\s][^<\n]*?)[ \t]*</([A-Za-z_][A-Za-z0-9_.:\-]*)>`, Verify: xmlElement},
+		{Name: "named_value", Keywords: []string{"value"}, Find: findNamedValue, Multiline: true},
 		{Name: "cli_secret_flag", Keywords: genericKeywords,
 			Pattern: `(--?[A-Za-z][A-Za-z0-9_.\-]*)(?:[ \t]+|=)("[^"\n]*"|'[^'\n]*'|[^\s"'\-][^\s"']*)`,
 			Verify:  cliFlag, AnchorAtKeyword: true, Plausible: flagThenValue},
 		{Name: "generic_secret", Keywords: genericKeywords,
-			Pattern: `(?i)([a-z0-9_.\-]+)(?:\\?["'])?[ \t]*(=>|:=|=|:)[ \t]*(?:"((?:[^"\\\n]|\\[^"])*)"|'([^'\n]*)'|\\"((?:[^"\\]|\\[^"])*)\\"|([^\s"'\\,;&}\]]+))`,
-			Verify:  genericAssignment, AnchorAtKeyword: true, Plausible: keyThenSeparator},
+			Pattern: `(?i)([a-z0-9_.\-]+)(?:\\*["'])?[ \t]*(=>|:=|=|:)[ \t]*(?:"((?:[^"\\\n]|\\[^"])*)"|'([^'\n]*)'|\\+"([^"\n]*?)\\+"|([^\s"'\\,;&}\]]+))`,
+			Verify:  genericAssignment, AnchorAtKeyword: true, Plausible: keyThenSeparator, Overflow: longQuotedValue},
 	}
 }
 
@@ -209,6 +234,11 @@ func isPlaceholder(v string) bool {
 	if strings.HasPrefix(v, "/") || strings.HasPrefix(v, "~/") || strings.HasPrefix(v, "./") {
 		return true
 	}
+	// Documentation placeholders: sk_live_..., <your-token-here>, xxxx.
+	if strings.Contains(v, "...") || strings.Contains(v, "…") || strings.Contains(v, "xxxx") || strings.Contains(v, "XXXX") ||
+		strings.Contains(strings.ToLower(v), "your-") || strings.Contains(strings.ToLower(v), "your_") || strings.Contains(v, "<") {
+		return true
+	}
 	return strings.Contains(v, "REDACTED")
 }
 
@@ -236,12 +266,23 @@ func urlCredentials(text string, m []int, kc *keyClassifier) (int, int, bool) {
 	if !hasScheme {
 		return 0, 0, false
 	}
-	return notPlaceholder(text, m, kc)
+	start, end, ok := notPlaceholder(text, m, kc)
+	if !ok {
+		return 0, 0, false
+	}
+	// host:port/path@x is no password: what comes before a "/" must not be
+	// a port, and the user part must be there or the password long enough.
+	if slash := strings.IndexByte(text[start:end], '/'); slash >= 0 {
+		if slash == 0 || isAllDigits(text[start:start+slash]) || strings.Contains(text[start:end], "/@") {
+			return 0, 0, false
+		}
+	}
+	return start, end, true
 }
 
 // findPrivateKey finds a PEM private-key block from its BEGIN line to its
 // END line (or the end of the text when cut), moving only forward.
-func findPrivateKey(text string, from int) (start, end, next int) {
+func findPrivateKey(text string, from int, _ Scanner) (start, end, next int) {
 	const begin, finish = "-----BEGIN", "-----END"
 	for {
 		i := strings.Index(text[from:], begin)
@@ -351,33 +392,194 @@ func cliFlag(text string, m []int, kc *keyClassifier) (int, int, bool) {
 // genericAssignment: key=value, key: value, "key": "value" where the key
 // names a secret. Groups: 1 key, 2 separator, 3-6 value forms (6 bare).
 func genericAssignment(text string, m []int, kc *keyClassifier) (int, int, bool) {
-	key := text[m[2]:m[3]]
-	if !kc.IsSecret(strings.TrimLeft(key, "-._")) {
+	key := strings.TrimLeft(text[m[2]:m[3]], "-._")
+	if !kc.IsSecret(key) && !strings.EqualFold(key, "pwd") {
+		return 0, 0, false
+	}
+	// Part of an identifier (arn:aws:secretsmanager:...:secret:name), not
+	// an assignment.
+	if m[2] > 0 && text[m[2]-1] == ':' {
+		return 0, 0, false
+	}
+	if isPublishableConfig(text) && strings.EqualFold(key, "apiKey") {
 		return 0, 0, false
 	}
 	start, end, _ := lastGroup(m)
-	value := text[start:end]
-	if isPlaceholder(value) {
-		return 0, 0, false
-	}
-	bare := m[12] >= 0
-	if bare {
-		// Short numbers are counts and lifetimes, not secrets, unless the key
-		// is a password.
-		if len(value) <= 5 && isAllDigits(value) && !strings.Contains(strings.ToLower(key), "pass") && !strings.Contains(strings.ToLower(key), "pwd") {
+	if m[12] >= 0 { // bare value
+		var ok bool
+		if end, ok = bareValueEnd(text, m, start, end); !ok {
 			return 0, 0, false
 		}
-		// After a colon (YAML) the value is the rest of the line; one with
-		// spaces is prose ("password: must be 12 characters"), not a value.
-		if sep := text[m[4]:m[5]]; sep == ":" {
-			var prose bool
-			end, prose = lineValueEnd(text, start)
-			if prose {
-				return 0, 0, false
+		// Short numbers are counts and lifetimes, not secrets, unless the key
+		// is a password.
+		if v := text[start:end]; len(v) <= 5 && isAllDigits(v) && !strings.Contains(strings.ToLower(key), "pass") && !strings.Contains(strings.ToLower(key), "pwd") {
+			return 0, 0, false
+		}
+	}
+	value := text[start:end]
+	if isPlaceholder(value) || isReference(value) || namesSecretObject(key, value) {
+		return 0, 0, false
+	}
+	return start, end, true
+}
+
+// bareValueEnd decides where an unquoted value ends: in a URL query at
+// "&"; in an assignment at a blank (punctuation belongs to the value:
+// framework secret keys are full of it); a YAML value or an environment
+// line (KEY=... at the start of a line) runs to the end of the line; after
+// a colon mid-line, a value with a blank is prose.
+func bareValueEnd(text string, m []int, start, end int) (int, bool) {
+	keyStart := m[2]
+	sep := text[m[4]:m[5]]
+	lineStart := atLineStart(text, keyStart)
+	if keyStart > 0 && (text[keyStart-1] == '?' || text[keyStart-1] == '&') {
+		return trimCloser(text, start, end), true
+	}
+	if sep == ":" && !lineStart {
+		e, prose := lineValueEnd(text, start)
+		return trimCloser(text, start, e), !prose
+	}
+	if lineStart && sep == ":" {
+		e := start
+		for e < len(text) && text[e] != '\n' && text[e] != '\r' {
+			if text[e] == '#' && e > start && (text[e-1] == ' ' || text[e-1] == '\t') {
+				break
+			}
+			e++
+		}
+		for e > start && (text[e-1] == ' ' || text[e-1] == '\t') {
+			e--
+		}
+		if v := text[start:e]; strings.ContainsAny(v, " \t") {
+			if sep == ":" && isProse(v) {
+				return 0, false
+			}
+		}
+		return trimCloser(text, start, e), true
+	}
+	e := end
+	for e < len(text) {
+		c := text[e]
+		if c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '"' || c == '\'' || c == '\\' || c == ';' {
+			break
+		}
+		if c == ',' && (e+1 == len(text) || text[e+1] == ' ') {
+			break
+		}
+		e++
+	}
+	return trimCloser(text, start, e), true
+}
+
+// trimCloser drops closing brackets the value did not open ("(using
+// password: YES)", "{password=x}").
+func trimCloser(text string, start, end int) int {
+	for end > start {
+		c := text[end-1]
+		var open byte
+		switch c {
+		case ')':
+			open = '('
+		case '}':
+			open = '{'
+		case ']':
+			open = '['
+		default:
+			return end
+		}
+		if strings.IndexByte(text[start:end-1], open) >= 0 {
+			return end
+		}
+		end--
+	}
+	return end
+}
+
+// atLineStart: only blanks, a list dash or "export " before i on its line.
+func atLineStart(text string, i int) bool {
+	j := i
+	for j > 0 && (text[j-1] == ' ' || text[j-1] == '\t' || text[j-1] == '-') {
+		j--
+	}
+	if j >= 7 && text[j-7:j] == "export " {
+		j -= 7
+		for j > 0 && (text[j-1] == ' ' || text[j-1] == '\t') {
+			j--
+		}
+	}
+	return j == 0 || text[j-1] == '\n' || text[j-1] == '\r'
+}
+
+func isEnvName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; !(isUpper(c) || isDigit(c) || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// proseWords in a value with blanks make it a sentence about a password,
+// not a passphrase.
+var proseWords = map[string]struct{}{}
+
+func init() {
+	for _, w := range strings.Fields(`a an the is are was were be been being must should will would can could
+		not no of to for at in on with from by your my our their this that these those it its please enter
+		required least characters chars long minimum maximum contain contains set using use used has have
+		had does do did when if or than then too very only new old changed change expired invalid wrong
+		incorrect match matches mismatch missing empty stored saved see`) {
+		proseWords[w] = struct{}{}
+	}
+}
+
+func isProse(v string) bool {
+	for _, w := range strings.Fields(v) {
+		var buf [32]byte
+		if len(w) <= len(buf) {
+			if _, ok := proseWords[string(lowerInto(buf[:0], strings.Trim(w, ".,;:!?()")))]; ok {
+				return true
 			}
 		}
 	}
-	return start, end, true
+	return false
+}
+
+// isReference: the value names where a secret is, not the secret: a
+// Terraform expression, a secret manager reference or ARN, a YAML tag.
+func isReference(v string) bool {
+	for _, p := range []string{"var.", "local.", "data.", "module.", "each.", "self.", "op://", "arn:aws", "arn:", "vault:",
+		"ref+", "secretsmanager:", "sm://", "gcp:", "awssm:", "azkv:", "!", "env:", "file:", "fd:", "secret://", "secrets."} {
+		if strings.HasPrefix(v, p) {
+			return true
+		}
+	}
+	if strings.HasPrefix(v, "projects/") && strings.Contains(v, "/secrets/") {
+		return true
+	}
+	// Another secret's name: PASSWORD_ENV_VAR=DB_PASSWORD.
+	return isEnvName(v) && strings.Contains(v, "_") && defaultKeys.IsSecret(v)
+}
+
+// namesSecretObject: under a bare "secret" key, a Kubernetes object name
+// (secret="api-tls", secret: db-credentials) names a Secret, it is not one.
+func namesSecretObject(key, value string) bool {
+	if !strings.EqualFold(key, "secret") && !strings.EqualFold(key, "secretName") && !strings.EqualFold(key, "secret_name") {
+		return false
+	}
+	if len(value) > 63 || !strings.ContainsAny(value, "-.") {
+		return false
+	}
+	for i := 0; i < len(value); i++ {
+		c := value[i]
+		if !(isLower(c) || isDigit(c) || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return isLower(value[0])
 }
 
 // flagThenValue: a word that starts with "-" and is followed by a blank or

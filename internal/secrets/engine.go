@@ -11,6 +11,7 @@ import (
 	"math/bits"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/secrets/keywords"
 )
@@ -53,8 +54,14 @@ type Rule struct {
 	Plausible func(text string, keyStart, runEnd int) bool
 	// Find, when set, replaces Pattern: it returns the first secret at or
 	// after from, as a byte range, and where to look for the next one
-	// (start < 0: none). It must run in time linear in what it skips.
-	Find func(text string, from int) (start, end, next int)
+	// (start < 0: none). It must run in time linear in what it skips. The
+	// engine gives its key vocabulary and nested scans (decoded text).
+	Find func(text string, from int, sc Scanner) (start, end, next int)
+	// Overflow, for anchored rules, handles a key whose pattern failed
+	// because its value runs past the bounded window (a quoted value longer
+	// than maxAnchoredMatch): it returns the value's range, found in linear
+	// time, or ok=false.
+	Overflow func(text string, keyStart, runEnd int, kc *keyClassifier) (start, end int, ok bool)
 }
 
 type compiledRule struct {
@@ -84,6 +91,9 @@ type Options struct {
 	AllowedValues []*regexp.Regexp
 	// HashKey, when set, adds a keyed hash of each secret to its placeholder.
 	HashKey []byte
+	// Placeholder, when set, replaces every secret instead of
+	// "[REDACTED:<rule>]" (the deployer's console convention, "***").
+	Placeholder string
 }
 
 // Engine is immutable after New and safe for concurrent use.
@@ -145,7 +155,11 @@ func New(opts Options) (*Engine, error) {
 	}
 	e.keys = kc
 	for _, r := range e.rules {
-		e.masks = append(e.masks, "[REDACTED:"+r.Name+"]")
+		mask := "[REDACTED:" + r.Name + "]"
+		if opts.Placeholder != "" {
+			mask = opts.Placeholder
+		}
+		e.masks = append(e.masks, mask)
 	}
 	return e, nil
 }
@@ -204,11 +218,22 @@ func (e *Engine) RuleNames() []string {
 }
 
 // Tally counts redactions by rule, for the whole batch and for the current
-// item (span, log record, data point).
+// item (span, log record, data point), and keeps the item's secrets so
+// that other copies of them in the item (stdout_lines beside stdout) can be
+// masked too.
 type Tally struct {
 	Counts    [MaxRules]int64
 	Item      int
 	ItemRules keywords.Set
+	// Found are the secrets masked in the current item, as substrings of
+	// the inputs (no copies), with their rule ids.
+	Found []Found
+}
+
+// Found is one masked secret.
+type Found struct {
+	Text string
+	Rule int
 }
 
 func (t *Tally) add(rule int) {
@@ -221,6 +246,8 @@ func (t *Tally) add(rule int) {
 func (t *Tally) StartItem() {
 	t.Item = 0
 	t.ItemRules = keywords.Set{}
+	clear(t.Found)
+	t.Found = t.Found[:0]
 }
 
 // IsSecretKey reports whether values under key are secrets.
@@ -234,11 +261,12 @@ func (e *Engine) MaskKeyValue(value string, t *Tally) (string, bool) {
 		return value, false
 	}
 	t.add(KeyRule)
+	t.Found = append(t.Found, Found{value, KeyRule})
 	return e.mask(KeyRule, value), true
 }
 
 func (e *Engine) mask(rule int, secret string) string {
-	if e.hashKey == nil {
+	if e.hashKey == nil || e.masks[rule][0] != '[' {
 		return e.masks[rule]
 	}
 	h := hmac.New(sha256.New, e.hashKey)
@@ -265,7 +293,29 @@ func (e *Engine) Redact(s string, t *Tally) (string, bool) {
 		return s, false
 	}
 	var buf [8]span
-	spans := buf[:0]
+	spans := e.find(s, buf[:0], 0)
+	if len(spans) == 0 {
+		return s, false
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	prev := 0
+	for _, sp := range spans {
+		b.WriteString(s[prev:sp.start])
+		b.WriteString(e.mask(sp.rule, s[sp.start:sp.end]))
+		t.add(sp.rule)
+		t.Found = append(t.Found, Found{s[sp.start:sp.end], sp.rule})
+		prev = sp.end
+	}
+	b.WriteString(s[prev:])
+	return b.String(), true
+}
+
+// maxDecodeDepth bounds nested scans of decoded text (base64 in base64).
+const maxDecodeDepth = 2
+
+// find returns the secrets of s as sorted, merged spans.
+func (e *Engine) find(s string, spans []span, depth int) []span {
 	var whole keywords.Set
 	// Keywords and most secrets live within one line: each line is scanned
 	// once, and a rule's pattern runs only on the lines holding its keywords.
@@ -288,7 +338,7 @@ func (e *Engine) Redact(s string, t *Tally) (string, bool) {
 					whole.Add(id)
 					continue
 				}
-				spans = e.apply(id, line, lineStart, spans)
+				spans = e.apply(id, line, lineStart, spans, depth)
 			}
 		}
 		lineStart = lineEnd + 1
@@ -297,11 +347,16 @@ func (e *Engine) Redact(s string, t *Tally) (string, bool) {
 		for word != 0 {
 			id := w*64 + bits.TrailingZeros64(word)
 			word &= word - 1
-			spans = e.apply(id, s, 0, spans)
+			spans = e.apply(id, s, 0, spans, depth)
 		}
 	}
+	// JSON-style \u escapes hide keys and values from the rules ("db_\u0070assword"):
+	// scan the unescaped text too, and map what it finds back.
+	if depth < maxDecodeDepth && strings.Contains(s, `\u00`) {
+		spans = append(spans, e.findUnescaped(s, depth)...)
+	}
 	if len(spans) == 0 {
-		return s, false
+		return spans
 	}
 	// Insertion sort by start, then merge overlaps (the earlier match names them).
 	for i := 1; i < len(spans); i++ {
@@ -318,28 +373,155 @@ func (e *Engine) Redact(s string, t *Tally) (string, bool) {
 		}
 		merged = append(merged, sp)
 	}
-	var b strings.Builder
-	b.Grow(len(s))
-	prev := 0
-	for _, sp := range merged {
-		b.WriteString(s[prev:sp.start])
-		b.WriteString(e.mask(sp.rule, s[sp.start:sp.end]))
-		t.add(sp.rule)
-		prev = sp.end
+	return merged
+}
+
+// findUnescaped decodes \u00XX escapes of printable ASCII, scans the result
+// and maps its spans to s.
+func (e *Engine) findUnescaped(s string, depth int) []span {
+	var spans []span
+	dec := make([]byte, 0, len(s))
+	origin := make([]int, 0, len(s)+1) // origin[i]: offset in s of dec[i]
+	for i := 0; i < len(s); {
+		if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' && s[i+2] == '0' && s[i+3] == '0' {
+			if v, ok := hexByte(s[i+4], s[i+5]); ok && v >= 0x20 && v < 0x7f {
+				dec = append(dec, v)
+				origin = append(origin, i)
+				i += 6
+				continue
+			}
+		}
+		dec = append(dec, s[i])
+		origin = append(origin, i)
+		i++
 	}
-	b.WriteString(s[prev:])
-	return b.String(), true
+	origin = append(origin, len(s))
+	if len(dec) == len(s) {
+		return nil
+	}
+	for _, sp := range e.find(string(dec), nil, depth+1) {
+		spans = append(spans, span{origin[sp.start], origin[sp.end], sp.rule})
+	}
+	return spans
+}
+
+func hexByte(a, b byte) (byte, bool) {
+	h, ok1 := hexVal(a)
+	l, ok2 := hexVal(b)
+	return h<<4 | l, ok1 && ok2
+}
+
+func hexVal(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// Scanner is what a Find rule may use of the engine running it.
+type Scanner struct {
+	e     *Engine
+	depth int
+}
+
+// HoldsSecret reports whether decoded text (from base64) holds a secret.
+func (sc Scanner) HoldsSecret(s string) bool { return sc.e.holdsSecret(s, sc.depth) }
+
+// IsSecretKey applies the engine's key vocabulary.
+func (sc Scanner) IsSecretKey(k string) bool { return sc.e.keys.IsSecret(k) }
+
+func (e *Engine) holdsSecret(s string, depth int) bool {
+	if depth >= maxDecodeDepth || len(s) < e.minBytes {
+		return false
+	}
+	var buf [4]span
+	return len(e.find(s, buf[:0], depth+1)) > 0
+}
+
+// RedactJoined redacts elems as the one text they form when joined by sep:
+// an argv scanned as its command line ("--password", "X"), or output lines
+// scanned as the output (a PEM key over stdout_lines). It returns the
+// redacted elements, or nil when nothing was found. Only elements holding a
+// keyword make it join (and allocate).
+func (e *Engine) RedactJoined(elems []string, sep string, t *Tally) []string {
+	if len(elems) < 2 {
+		return nil
+	}
+	any := !e.always.Empty()
+	total := len(sep) * (len(elems) - 1)
+	for _, el := range elems {
+		total += len(el)
+		if !any {
+			var cand keywords.Set
+			e.matcher.Scan(el, &cand)
+			any = !cand.Empty()
+		}
+	}
+	if !any || total < e.minBytes {
+		return nil
+	}
+	var b strings.Builder
+	b.Grow(total)
+	starts := make([]int, len(elems)+1)
+	for i, el := range elems {
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		starts[i] = b.Len()
+		b.WriteString(el)
+	}
+	starts[len(elems)] = total + len(sep)
+	joined := b.String()
+	spans := e.find(joined, nil, 0)
+	if len(spans) == 0 {
+		return nil
+	}
+	out := append([]string(nil), elems...)
+	// Each element keeps its text outside the spans; a span's part inside
+	// an element becomes the mask (once per element).
+	for i, el := range elems {
+		lo, hi := starts[i], starts[i]+len(el)
+		var sb strings.Builder
+		prev, touched := lo, false
+		for _, sp := range spans {
+			if sp.end <= lo || sp.start >= hi {
+				continue
+			}
+			st, en := max(sp.start, lo), min(sp.end, hi)
+			if st >= en {
+				continue
+			}
+			touched = true
+			sb.WriteString(joined[prev:st])
+			sb.WriteString(e.mask(sp.rule, joined[sp.start:sp.end]))
+			prev = en
+		}
+		if touched {
+			sb.WriteString(joined[prev:hi])
+			out[i] = sb.String()
+		}
+	}
+	for _, sp := range spans {
+		t.add(sp.rule)
+		t.Found = append(t.Found, Found{joined[sp.start:sp.end], sp.rule})
+	}
+	return out
 }
 
 // apply runs rule id over text, which starts at offset in the whole string.
-func (e *Engine) apply(id int, text string, offset int, spans []span) []span {
+func (e *Engine) apply(id int, text string, offset int, spans []span, depth int) []span {
 	r := &e.rules[id]
 	if r.Literal != "" && !strings.Contains(text, r.Literal) {
 		return spans
 	}
 	if r.Find != nil {
 		for from := 0; from < len(text); {
-			start, end, next := r.Find(text, from)
+			start, end, next := r.Find(text, from, Scanner{e, depth})
 			if start < 0 {
 				break
 			}
@@ -400,6 +582,13 @@ func (e *Engine) applyAnchored(id int, r *compiledRule, text string, offset int,
 		winEnd := min(len(text), max(runEnd, keyStart+maxAnchoredMatch))
 		m := r.re.FindStringSubmatchIndex(text[keyStart:winEnd])
 		if m == nil {
+			if winEnd < len(text) && r.Overflow != nil {
+				if start, end, ok := r.Overflow(text, keyStart, runEnd, e.keys); ok && !e.isAllowed(text[start:end]) {
+					spans = append(spans, span{offset + start, offset + end, id})
+					from = end
+					continue
+				}
+			}
 			from = runEnd
 			continue
 		}
@@ -453,3 +642,13 @@ func lastGroup(m []int) (int, int, bool) {
 	}
 	return m[0], m[1], true
 }
+
+// Default returns the engine with the built-in catalogue and vocabulary,
+// built once: what the deployer masks with.
+var Default = sync.OnceValue(func() *Engine {
+	e, err := New(Options{})
+	if err != nil {
+		panic(err) // the built-in catalogue always compiles (tested)
+	}
+	return e
+})

@@ -14,7 +14,8 @@ var secretWords = []string{
 	"credential", "credentials", "creds", "jwt", "bearer",
 	"apikey", "privatekey", "privkey", "secretkey", "accesskey", "authkey",
 	"signingkey", "encryptionkey", "masterkey", "sessionkey", "accountkey",
-	"connectionstring", "setcookie",
+	"connectionstring", "setcookie", "storepass", "keypass", "srcstorepass", "deststorepass", "srckeypass",
+	"destkeypass", "dockerconfigjson", "dockercfg", "psk", "presharedkey", "clientkey", "sshkey",
 }
 
 // embeddedWords make a key secret even inside a longer word (PGPASSWORD,
@@ -31,7 +32,10 @@ func init() {
 		timeout age url uri endpoint hint set changed updated rotation rotated at time date format method mode
 		provider prompt strength version env source ref location algorithm algo header field param kind used
 		usage limit seconds secs days hours minutes interval period stdin from strategy store backend manager
-		template label labels annotation present exists valid validity arn arns ref refs`) {
+		template label labels annotation present exists valid validity arn arns ref refs mechanism mechanisms
+		method methods scheme schemes realm plugin plugins server servers host hosts port database domain protocol
+		level var vars variable variables status state error errors message msg result check flow flows grant
+		issuer audience service`) {
 		metadataWords[w] = struct{}{}
 	}
 }
@@ -138,8 +142,14 @@ func (kc *keyClassifier) IsSecret(key string) bool {
 			return true
 		}
 	}
-	if string(word(0)) == "no" {
-		return false // --no-password
+	switch string(word(0)) {
+	case "no", "public", "pub":
+		return false // --no-password, public_key
+	}
+	for i := 0; i < n; i++ {
+		if string(word(i)) == "existing" {
+			return false // auth.existingSecret names a Secret object
+		}
 	}
 	// <qualifier>_key: client_key, encryption_key, ssh_key; not public_key,
 	// primary_key, nor "key" alone (loop items, object keys).

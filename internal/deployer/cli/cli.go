@@ -103,6 +103,9 @@ type App struct {
 	// HTTPClient, when set, sends to the collector (main may wrap it with
 	// tracing); nil uses a plain client.
 	HTTPClient *http.Client
+	// Environ lists the environment, whose secret-looking values are
+	// masked; nil means os.Environ.
+	Environ func() []string
 }
 
 const usage = `fastdeploy runs a deployment plan step by step and reports every step to
@@ -140,9 +143,10 @@ ansible:
   revision_time: 2026-11-27T09:30:00Z  # its commit time (default: read from git)
   timeout: 30m                   # bound of the whole deployment
   env: {LOG_LEVEL: info}         # environment of every step; ${var} expands
-  vars:                          # values come from --var; steps see them as env vars
-    release: "1.0"               #   a default
-    db_password: {secret: true, required: true}
+  vars:                          # steps see them as env vars; values come from --var,
+    release: "1.0"               #   --var-file, the variable's env or file, or a default
+    db_password: {env: CI_DB_PASSWORD, required: true}
+    api_token: {file: secrets/token, secret: true}
   steps:
     - name: build                # required
       run: make build            # a shell command (sh -c)
@@ -164,9 +168,13 @@ Steps run in the plan's directory unless dir says otherwise.
 
 Steps get TRACEPARENT (their subprocess span), OTEL_RESOURCE_ATTRIBUTES with
 deployment.id, FASTDEPLOY_DEPLOYMENT_ID, FASTDEPLOY_STEP_NAME and
-FASTDEPLOY_STEP_POSITION. Values of variables whose names look secret
-(password, token, secret, key, ...) and of --secret-var are masked in output,
-logs and events.
+FASTDEPLOY_STEP_POSITION. Masked in output, logs, spool and events: values of
+variables whose names look secret (password, token, secret, *_key, ...) or
+marked secret, of --secret-var, and of environment variables whose names look
+secret; and anything the collector's secret catalogue recognises (tokens,
+keys, passwords in command lines, URLs and connection strings). A required
+secret given an empty value is refused. Pass secrets with env:, file: or
+--var-file rather than --var, which every user sees in ps.
 `
 
 // Main runs the command line and returns the exit code.
@@ -382,6 +390,8 @@ func (a *App) run(args []string) int {
 	vars, secretVars := kv{}, kv{}
 	fs.Var(vars, "var", "set a plan variable, key=value (repeatable); masked when the name looks secret")
 	fs.Var(secretVars, "secret-var", "set a plan variable whose value is masked everywhere, key=value (repeatable)")
+	var varFiles fileList
+	fs.Var(&varFiles, "var-file", "read plan variables from a file of name=value lines or a YAML mapping (repeatable; --var wins)")
 	dryRun := fs.Bool("dry-run", false, "print the resolved plan and run nothing")
 	offline := fs.Bool("offline", false, "send nothing to the collector")
 	logFormat := fs.String("log-format", envOr(a.Getenv, "FASTDEPLOY_LOG_FORMAT", "text"), "log format on stderr: text or json (env FASTDEPLOY_LOG_FORMAT)")
@@ -424,13 +434,23 @@ func (a *App) run(args []string) int {
 		return ExitUsage
 	}
 	overrides := map[string]string{}
+	for _, f := range varFiles {
+		fileVars, err := plan.ReadVarFile(f)
+		if err != nil {
+			fmt.Fprintln(a.Stderr, "fastdeploy run:", err)
+			return ExitUsage
+		}
+		for k, v := range fileVars {
+			overrides[k] = v
+		}
+	}
 	for k, v := range vars {
 		overrides[k] = v
 	}
 	for k, v := range secretVars {
 		overrides[k] = v
 	}
-	values, err := p.Resolve(overrides)
+	values, err := p.ResolveFrom(overrides, plan.Sources{Getenv: a.Getenv, ReadFile: os.ReadFile, Dir: filepath.Dir(planPath)})
 	if err == nil {
 		err = requiredNotEmpty(p, values)
 	}
@@ -438,7 +458,11 @@ func (a *App) run(args []string) int {
 		fmt.Fprintln(a.Stderr, "fastdeploy run:", err)
 		return ExitUsage
 	}
-	masker := mask.New(secretValues(p, values, secretVars, a.Getenv)...)
+	environ := os.Environ
+	if a.Environ != nil {
+		environ = a.Environ
+	}
+	masker := mask.New(secretValues(p, values, secretVars, a.Getenv, environ())...)
 
 	live := a.Terminal
 	switch *progressMode {
@@ -617,9 +641,9 @@ func (a *App) run(args []string) int {
 }
 
 // secretValues lists the values to mask: secret-looking or secret-marked
-// variables, --secret-var values, the signing secret, and plan env values
-// whose names look secret.
-func secretValues(p *plan.Plan, values map[string]string, secretVars kv, getenv func(string) string) []string {
+// variables, --secret-var values, the signing secret, and plan and process
+// environment values whose names look secret.
+func secretValues(p *plan.Plan, values map[string]string, secretVars kv, getenv func(string) string, environ []string) []string {
 	var out []string
 	for _, v := range p.Vars {
 		if v.Secret || plan.LooksSecret(v.Name) {
@@ -640,6 +664,11 @@ func secretValues(p *plan.Plan, values map[string]string, secretVars kv, getenv 
 	}
 	if s := getenv("FASTDEPLOY_SECRET"); s != "" {
 		out = append(out, s)
+	}
+	for _, kv := range environ {
+		if name, value, ok := strings.Cut(kv, "="); ok && plan.LooksSecret(name) {
+			out = append(out, value)
+		}
 	}
 	return out
 }
@@ -684,6 +713,18 @@ func traceLink(base string) func(string) string {
 		}
 		return strings.TrimRight(base, "/") + "/trace/" + id
 	}
+}
+
+// fileList collects repeated file flags.
+type fileList []string
+
+func (f *fileList) String() string { return strings.Join(*f, ",") }
+func (f *fileList) Set(s string) error {
+	if s == "" {
+		return errors.New("want a file name")
+	}
+	*f = append(*f, s)
+	return nil
 }
 
 func newDeploymentID() string {

@@ -1,39 +1,39 @@
-// Package mask hides secrets in text the deployer prints, logs or sends:
-// known secret values (variables whose names look secret, --secret-var
-// values) and credential-looking arguments such as --password=x.
+// Package mask hides secrets in text the deployer prints, logs, spools or
+// sends: known secret values (declared secret variables, --secret-var,
+// secret-looking environment variables) by value, and whatever the
+// collector's secret engine finds (the same catalogue and key rules the
+// secret_redaction processor uses).
 package mask
 
 import (
-	"regexp"
+	"bytes"
+	"encoding/json"
 	"sort"
 	"strings"
+	"sync"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/secrets"
 )
 
 // Placeholder replaces every masked value.
 const Placeholder = "***"
 
+// engine is the collector's engine with the deployer's placeholder.
+var engine = sync.OnceValue(func() *secrets.Engine {
+	e, err := secrets.New(secrets.Options{Placeholder: Placeholder})
+	if err != nil {
+		panic(err) // the built-in catalogue always compiles (tested)
+	}
+	return e
+})
+
 // minSecretLen keeps one- and two-character values from masking half of
 // every line; such values are no secret anyway.
 const minSecretLen = 3
 
-// credentialArg matches "name=value" and "name: value" whose name looks
-// like a credential, capturing the value; credentialFlag matches the
-// "--name value" form of command lines.
-var (
-	credentialArg  = regexp.MustCompile(`(?i)(` + credentialName + `["']?\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s"',}]+)`)
-	credentialFlag = regexp.MustCompile(`(?i)(\s-{1,2}` + credentialName + `\s+)("[^"]*"|'[^']*'|[^\s"'-][^\s"']*)`)
-)
-
-const credentialName = `(?:passw(?:or)?d|passwd|secret|token|api[_-]?key|private[_-]?key|credentials?|auth(?:orization)?)[A-Za-z0-9_-]*`
-
-// bearer matches HTTP bearer and basic credentials.
-var bearer = regexp.MustCompile(`(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}`)
-
-// urlPassword matches the password of scheme://user:password@host.
-var urlPassword = regexp.MustCompile(`([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@`)
-
-// Masker replaces secrets in strings. The zero value masks patterns only.
-// A Masker is read-only after construction and safe for concurrent use.
+// Masker replaces secrets in strings. The zero value (and nil) masks what
+// the engine finds only. A Masker is read-only after construction and safe
+// for concurrent use.
 type Masker struct {
 	values   []string
 	replacer *strings.Replacer
@@ -44,9 +44,11 @@ func New(values ...string) *Masker {
 	m := &Masker{}
 	seen := map[string]bool{}
 	for _, v := range values {
-		if len(v) >= minSecretLen && !seen[v] {
-			seen[v] = true
-			m.values = append(m.values, v)
+		for _, form := range forms(v) {
+			if len(form) >= minSecretLen && !seen[form] {
+				seen[form] = true
+				m.values = append(m.values, form)
+			}
 		}
 	}
 	// Longest first so a secret containing another is masked whole.
@@ -61,34 +63,102 @@ func New(values ...string) *Masker {
 	return m
 }
 
-// String masks s.
-func (m *Masker) String(s string) string {
-	if m != nil && m.replacer != nil {
-		s = m.replacer.Replace(s)
+// forms are the value and its JSON-escaped form (a secret with a quote or
+// backslash looks different inside an event body or an Ansible line).
+func forms(v string) []string {
+	out := []string{v}
+	if b, err := json.Marshal(v); err == nil {
+		if esc := string(b[1 : len(b)-1]); esc != v {
+			out = append(out, esc)
+		}
 	}
-	if !mayHoldCredential(s) {
-		return s
-	}
-	s = bearer.ReplaceAllString(s, "$1 "+Placeholder)
-	for _, re := range []*regexp.Regexp{credentialArg, credentialFlag} {
-		s = re.ReplaceAllStringFunc(s, func(match string) string {
-			sub := re.FindStringSubmatch(match)
-			if v := strings.ToLower(sub[2]); v == Placeholder || v == "bearer" || v == "basic" {
-				return match
-			}
-			return sub[1] + Placeholder
-		})
-	}
-	return urlPassword.ReplaceAllString(s, "${1}"+Placeholder+"@")
+	return out
 }
 
-// Values replaces only the known secret values in s, not patterns. Use it
-// on structured text such as JSON, where a pattern could break the syntax.
-func (m *Masker) Values(s string) string {
+// String masks s: known values, then everything the engine finds.
+func (m *Masker) String(s string) string {
+	s = m.knownValues(s)
+	var t secrets.Tally
+	out, _ := engine().Redact(s, &t)
+	return out
+}
+
+func (m *Masker) knownValues(s string) string {
 	if m != nil && m.replacer != nil {
 		return m.replacer.Replace(s)
 	}
 	return s
+}
+
+// Values masks a JSON document (an event body, an Ansible callback line)
+// as the collector would: known values everywhere, whole values under
+// secret-looking keys, and what the engine finds in every other string and
+// in keys. Text that is not JSON is masked as a string.
+func (m *Masker) Values(s string) string {
+	s = m.knownValues(s)
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil || dec.More() {
+		return m.String(s)
+	}
+	changed := false
+	doc = m.walk(doc, false, &changed)
+	if !changed {
+		return s
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(doc); err != nil {
+		return m.String(s)
+	}
+	return strings.TrimSuffix(buf.String(), "\n")
+}
+
+func (m *Masker) walk(v any, underSecretKey bool, changed *bool) any {
+	e := engine()
+	var t secrets.Tally
+	switch x := v.(type) {
+	case string:
+		if underSecretKey {
+			if out, ok := e.MaskKeyValue(x, &t); ok {
+				*changed = true
+				return out
+			}
+			return x
+		}
+		if out, ok := e.Redact(x, &t); ok {
+			*changed = true
+			return out
+		}
+		return x
+	case json.Number:
+		if underSecretKey {
+			if out, ok := e.MaskKeyValue(string(x), &t); ok {
+				*changed = true
+				return out
+			}
+		}
+		return x
+	case []any:
+		for i := range x {
+			x[i] = m.walk(x[i], underSecretKey, changed)
+		}
+		return x
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, child := range x {
+			key := k
+			if masked, ok := e.Redact(k, &t); ok {
+				key = masked
+				*changed = true
+			}
+			out[key] = m.walk(child, underSecretKey || e.IsSecretKey(k), changed)
+		}
+		return out
+	}
+	return v
 }
 
 // Value masks the value of a variable: wholly when its name looks secret.
@@ -106,18 +176,4 @@ func (m *Masker) Bytes(b []byte) []byte {
 		return []byte(out)
 	}
 	return b
-}
-
-// hints are lower-case fragments every pattern needs; checking them first
-// keeps masking of ordinary output lines cheap.
-var hints = []string{"pass", "secret", "token", "key", "auth", "credential", "bearer", "basic", "://"}
-
-func mayHoldCredential(s string) bool {
-	lower := strings.ToLower(s)
-	for _, h := range hints {
-		if strings.Contains(lower, h) {
-			return true
-		}
-	}
-	return false
 }

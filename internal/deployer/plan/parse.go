@@ -282,12 +282,25 @@ func (p *parser) vars(n *yaml.Node) []Var {
 					vr.Secret = p.boolean(av, join(field, attr)) || vr.Secret
 				case "required":
 					vr.Required = p.boolean(av, join(field, attr))
+				case "env":
+					vr.FromEnv = p.str(av, join(field, attr))
+					if !validEnvName(vr.FromEnv) {
+						p.fail(av, join(field, attr), "not a valid environment variable name")
+					}
+				case "file":
+					vr.FromFile = p.str(av, join(field, attr))
+					if vr.FromFile == "" {
+						p.fail(av, join(field, attr), "must name a file")
+					}
 				default:
-					p.fail(ak, join(field, attr), "unknown field (want default, secret, required)")
+					p.fail(ak, join(field, attr), "unknown field (want default, secret, required, env, file)")
 				}
 			})
+			if vr.FromEnv != "" && vr.FromFile != "" {
+				p.fail(v, field, "env and file are exclusive: the value comes from one place")
+			}
 		default:
-			p.fail(v, field, "must be a default value or a mapping with default, secret, required")
+			p.fail(v, field, "must be a default value or a mapping with default, secret, required, env, file")
 		}
 		out = append(out, vr)
 	})

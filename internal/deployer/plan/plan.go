@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/secrets"
 )
@@ -36,12 +39,20 @@ type EnvVar struct {
 	Value string
 }
 
-// Var is a declared plan variable. Callers give values with --var.
+// Var is a declared plan variable. Its value comes, first found first,
+// from --var/--var-file, from the environment variable FromEnv, from the
+// file FromFile, or from Default.
 type Var struct {
 	Name     string
 	Default  string
 	Secret   bool
 	Required bool
+	// FromEnv names an environment variable holding the value, so a secret
+	// never has to be on a command line (visible to every user in ps).
+	FromEnv string
+	// FromFile names a file holding the value (relative to the plan);
+	// one trailing newline is dropped.
+	FromFile string
 	Line     int
 }
 
@@ -127,24 +138,47 @@ func LooksSecret(name string) bool { return secrets.IsSecretKey(name) }
 
 var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
+// Sources are where Resolve looks for values besides overrides.
+type Sources struct {
+	// Getenv reads the deployer's environment (vars with env:).
+	Getenv func(string) string
+	// ReadFile reads files named by vars with file:, relative to Dir.
+	ReadFile func(string) ([]byte, error)
+	Dir      string
+}
+
 // Resolve returns the plan's variable values after applying overrides
-// (from --var), and the set of values to mask. Undeclared overrides and
-// required variables left without a value are errors.
+// (from --var), without other sources; see ResolveFrom.
 func (p *Plan) Resolve(overrides map[string]string) (map[string]string, error) {
+	return p.ResolveFrom(overrides, Sources{})
+}
+
+// ResolveFrom returns the plan's variable values: an override (--var,
+// --var-file) first, then the variable's environment variable or file,
+// then its default. Undeclared overrides, required variables left without
+// a value, and required secrets whose value is empty are errors (an empty
+// password is a mistake, not a choice).
+func (p *Plan) ResolveFrom(overrides map[string]string, src Sources) (map[string]string, error) {
 	declared := make(map[string]bool, len(p.Vars))
 	values := make(map[string]string, len(p.Vars))
 	var errs []error
 	for _, v := range p.Vars {
 		declared[v.Name] = true
-		if o, ok := overrides[v.Name]; ok {
-			values[v.Name] = o
+		val, found, err := v.lookup(overrides, src)
+		if err != nil {
+			errs = append(errs, err)
 			continue
 		}
-		if v.Required {
-			errs = append(errs, fmt.Errorf("variable %s is required: pass --var %s=...", v.Name, v.Name))
-			continue
+		switch {
+		case found && v.Required && v.Secret && val == "":
+			errs = append(errs, fmt.Errorf("variable %s is a required secret and its value is empty", v.Name))
+		case found:
+			values[v.Name] = val
+		case v.Required:
+			errs = append(errs, fmt.Errorf("variable %s is required: %s", v.Name, v.howToSet()))
+		default:
+			values[v.Name] = v.Default
 		}
-		values[v.Name] = v.Default
 	}
 	names := make([]string, 0, len(overrides))
 	for n := range overrides {
@@ -160,6 +194,44 @@ func (p *Plan) Resolve(overrides map[string]string) (map[string]string, error) {
 		return nil, errors.Join(errs...)
 	}
 	return values, nil
+}
+
+func (v *Var) lookup(overrides map[string]string, src Sources) (string, bool, error) {
+	if o, ok := overrides[v.Name]; ok {
+		return o, true, nil
+	}
+	if v.FromEnv != "" && src.Getenv != nil {
+		if val := src.Getenv(v.FromEnv); val != "" {
+			return val, true, nil
+		}
+	}
+	if v.FromFile != "" && src.ReadFile != nil {
+		path := v.FromFile
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(src.Dir, path)
+		}
+		data, err := src.ReadFile(path)
+		if err != nil {
+			// The error names the file, never its content.
+			if inner := errors.Unwrap(err); inner != nil {
+				err = inner // a PathError repeats the path; the field names it once
+			}
+			return "", false, fmt.Errorf("variable %s: read %s: %w", v.Name, v.FromFile, err)
+		}
+		val := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
+		return val, true, nil
+	}
+	return "", false, nil
+}
+
+func (v *Var) howToSet() string {
+	switch {
+	case v.FromEnv != "":
+		return "set the environment variable " + v.FromEnv + " or pass --var " + v.Name + "=..."
+	case v.Secret:
+		return "set it in a --var-file or pass --var " + v.Name + "=..."
+	}
+	return "pass --var " + v.Name + "=..."
 }
 
 // Expand replaces ${name} references to plan variables in s. References are
@@ -193,4 +265,56 @@ func ExpandAny(v any, values map[string]string) any {
 		return out
 	}
 	return v
+}
+
+// ReadVarFile reads variable values from a file: a YAML (or JSON) mapping
+// of names to scalars, or dotenv-style NAME=VALUE lines (# comments and
+// blank lines skipped, an optional "export " prefix and surrounding quotes
+// dropped). Errors name the file and line, never a value.
+func ReadVarFile(path string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--var-file: %w", err)
+	}
+	if vals, ok := dotenv(string(data)); ok {
+		return vals, nil
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("--var-file %s: neither NAME=VALUE lines nor a YAML mapping", path)
+	}
+	vals := make(map[string]string, len(doc))
+	for k, v := range doc {
+		switch v.(type) {
+		case map[string]any, []any:
+			return nil, fmt.Errorf("--var-file %s: %s: want a scalar value", path, k)
+		case nil:
+			vals[k] = ""
+		default:
+			vals[k] = fmt.Sprint(v)
+		}
+	}
+	return vals, nil
+}
+
+// dotenv parses NAME=VALUE lines; ok is false when a line is neither that,
+// a comment nor blank.
+func dotenv(text string) (map[string]string, bool) {
+	vals := map[string]string{}
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(strings.TrimSuffix(line, "\r"))
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		name, value, ok := strings.Cut(line, "=")
+		if !ok || !validEnvName(name) {
+			return nil, false
+		}
+		if len(value) >= 2 && (value[0] == '"' || value[0] == '\'') && value[len(value)-1] == value[0] {
+			value = value[1 : len(value)-1]
+		}
+		vals[name] = value
+	}
+	return vals, len(vals) > 0
 }

@@ -185,3 +185,81 @@ func TestTabLine(t *testing.T) {
 	_, err := Parse("p.yaml", []byte("service: a\nenvironment: b\nrevision_time: 2026-11-27 10:00\nsteps: [{name: x, run: 'true'}]\n"))
 	assert.ErrorContains(t, err, "p.yaml:3: revision_time: must be an RFC 3339 time")
 }
+
+func TestResolveFromEnvAndFile(t *testing.T) {
+	dir := t.TempDir()
+	secret := "gen-" + strings.Repeat("q7", 6)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "token.txt"), []byte(secret+"\n"), 0o600))
+	p, err := Parse("plan.yaml", []byte(`service: s
+environment: e
+vars:
+  db_password: {env: CI_DB_PASSWORD, required: true}
+  api_token: {file: token.txt}
+  region: {env: REGION, default: eu}
+steps: [{name: a, run: "true"}]
+`))
+	require.NoError(t, err)
+	env := map[string]string{"CI_DB_PASSWORD": secret + "-db"}
+	src := Sources{Getenv: func(k string) string { return env[k] }, ReadFile: os.ReadFile, Dir: dir}
+	vals, err := p.ResolveFrom(nil, src)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"db_password": secret + "-db", "api_token": secret, "region": "eu"}, vals)
+
+	// An override wins over the environment.
+	vals, err = p.ResolveFrom(map[string]string{"db_password": "other-value"}, src)
+	require.NoError(t, err)
+	assert.Equal(t, "other-value", vals["db_password"])
+
+	// Missing environment variable: the error says which one to set.
+	delete(env, "CI_DB_PASSWORD")
+	_, err = p.ResolveFrom(nil, src)
+	require.ErrorContains(t, err, "CI_DB_PASSWORD")
+
+	// A required secret given empty is refused, and the message holds no value.
+	_, err = p.ResolveFrom(map[string]string{"db_password": ""}, src)
+	require.ErrorContains(t, err, "db_password is a required secret and its value is empty")
+
+	// A missing file names the file, not a value.
+	src.Dir = t.TempDir()
+	_, err = p.ResolveFrom(map[string]string{"db_password": "x"}, src)
+	require.ErrorContains(t, err, "api_token: read token.txt")
+	assert.NotContains(t, err.Error(), secret)
+}
+
+func TestVarSourcesAreValidated(t *testing.T) {
+	_, err := Parse("plan.yaml", []byte(`service: s
+environment: e
+vars:
+  a: {env: "1BAD"}
+  b: {env: X, file: y}
+  c: {vault: z}
+steps: [{name: a, run: "true"}]
+`))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "vars.a.env: not a valid environment variable name")
+	assert.Contains(t, err.Error(), "vars.b: env and file are exclusive")
+	assert.Contains(t, err.Error(), "vars.c.vault: unknown field")
+}
+
+func TestReadVarFile(t *testing.T) {
+	dir := t.TempDir()
+	dotenvFile := filepath.Join(dir, "vars.env")
+	require.NoError(t, os.WriteFile(dotenvFile, []byte("# ci secrets\nexport db_password='gen value'\nrelease=2.0\n\n"), 0o600))
+	vals, err := ReadVarFile(dotenvFile)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"db_password": "gen value", "release": "2.0"}, vals)
+
+	yamlFile := filepath.Join(dir, "vars.yaml")
+	require.NoError(t, os.WriteFile(yamlFile, []byte("db_password: \"a: b\"\nport: 5432\n"), 0o600))
+	vals, err = ReadVarFile(yamlFile)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"db_password": "a: b", "port": "5432"}, vals)
+
+	bad := filepath.Join(dir, "bad")
+	require.NoError(t, os.WriteFile(bad, []byte("db_password: [gen-secret-in-list]\n"), 0o600))
+	_, err = ReadVarFile(bad)
+	require.ErrorContains(t, err, "db_password: want a scalar value")
+	assert.NotContains(t, err.Error(), "gen-secret")
+	_, err = ReadVarFile(filepath.Join(dir, "missing"))
+	require.Error(t, err)
+}

@@ -605,7 +605,7 @@ func (r *run) command(i int, step *plan.Step) (*exec.Cmd, func(), error) {
 	switch {
 	case step.Ansible != nil:
 		a := step.Ansible
-		dir, err := os.MkdirTemp("", "fastdeploy-ansible-")
+		dir, err := ansible.TempDir()
 		if err != nil {
 			return nil, nil, fmt.Errorf("create temporary directory: %w", err)
 		}
@@ -617,14 +617,12 @@ func (r *run) command(i int, step *plan.Step) (*exec.Cmd, func(), error) {
 		for k, v := range a.ExtraVars {
 			vars[k] = plan.ExpandAny(v, r.o.Vars)
 		}
-		varsFile := filepath.Join(dir, "extra-vars.json")
-		data, err := json.Marshal(vars)
-		if err == nil {
-			err = os.WriteFile(varsFile, data, 0o600)
-		}
+		// Gone once ansible-playbook has read it, and on every exit path.
+		varsFile, err := ansible.WriteExtraVars(dir, vars)
 		if err != nil {
-			return nil, cleanup, fmt.Errorf("write extra vars: %w", err)
+			return nil, cleanup, err
 		}
+		cleanup = func() { varsFile.Close(); os.RemoveAll(dir) }
 		if ansibleEnv, err = ansible.Setup(r.o.AnsibleCallback, dir, r.o.Environ); err != nil {
 			return nil, cleanup, err
 		}
@@ -636,7 +634,7 @@ func (r *run) command(i int, step *plan.Step) (*exec.Cmd, func(), error) {
 		for j, s := range a.Args {
 			args[j] = plan.Expand(s, r.o.Vars)
 		}
-		cmd = exec.Command(r.o.AnsiblePlaybook, ansible.Args(playbook, plan.Expand(a.Inventory, r.o.Vars), plan.Expand(a.Limit, r.o.Vars), varsFile, args)...)
+		cmd = exec.Command(r.o.AnsiblePlaybook, ansible.Args(playbook, plan.Expand(a.Inventory, r.o.Vars), plan.Expand(a.Limit, r.o.Vars), varsFile.Path(), args)...)
 	case len(step.Command) > 0:
 		argv := make([]string, len(step.Command))
 		for j, s := range step.Command {
