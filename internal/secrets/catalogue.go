@@ -7,7 +7,7 @@ import (
 
 // genericKeywords gate the key=value rules: a secret-looking word must occur.
 var genericKeywords = []string{
-	"pass", "pwd", "secret", "token", "auth", "credential", "creds", "cookie", "jwt", "_key", "-key", "key=", "key:",
+	"pass", "pwd", "secret", "token", "auth", "credential", "creds", "cookie", "jwt", "key",
 	"dockerconfigjson", "dockercfg", "connectionstring",
 	"apikey", "api_key", "api-key", "accesskey", "access_key", "access-key",
 	"privatekey", "private_key", "private-key", "accountkey", "signingkey", "signing_key",
@@ -42,7 +42,7 @@ func Catalogue() []Rule {
 		// The same key wrapped over two lines (a terminal or a YAML fold).
 		{Name: "aws_secret_access_key_split", Keywords: []string{"secret_access_key", "secretaccesskey", "secret-access-key"}, Multiline: true,
 			Pattern: `(?i)secret[_\-. ]?(?:access[_\-. ]?)?key\\?["']?[ \t]*(?:[:=]|=>|[ \t])[ \t]*\\?["']?([A-Za-z0-9/+]{8,39}(?:\r?\n|\\n)[ \t]*[A-Za-z0-9/+]{1,32})(?:[^A-Za-z0-9/+=]|\z)`,
-			Verify: splitAWSKey},
+			Verify:  splitAWSKey},
 		{Name: "gcp_api_key", Keywords: []string{"aiza"}, Pattern: `\b(AIza[0-9A-Za-z_\-]{35})`, Verify: notPublishable},
 		{Name: "gcp_oauth_token", Keywords: []string{"ya29."}, Pattern: `\b(ya29\.[0-9A-Za-z_\-]{20,})`},
 		{Name: "gcp_oauth_client_secret", Keywords: []string{"gocspx-"}, Pattern: `\b(GOCSPX-[0-9A-Za-z_\-]{28})`},
@@ -135,9 +135,10 @@ func Catalogue() []Rule {
 		// scheme ([A-Za-z][A-Za-z0-9+.-]{1,30}) is checked backwards in code,
 		// so clean text costs no regex work at all.
 		{Name: "url_credentials", Keywords: []string{"://"},
-			// The password may hold an unencoded "/" (checked in code: not a port).
-			Pattern: `://[^\s:/?#@"'<>\[\]]*:([^\s"'<>]+)@[A-Za-z0-9\[_]`, Verify: urlCredentials,
+			Pattern: `://[^\s:/?#@"'<>\[\]]*:([^\s/"'<>]+)@[A-Za-z0-9\[_]`, Verify: urlCredentials,
 			AnchorAtKeywordStart: true},
+		// A password holding an unencoded "/" (scanned in code, bounded).
+		{Name: "url_credentials_slash", Keywords: []string{"://"}, Find: findURLSlashPassword},
 		{Name: "cli_user_password", Keywords: []string{"-u ", "--user", "-u="},
 			Pattern: `(?:\s-u|--user)[ \t=]+["']?[^\s:"']+:([^\s"']+)`, Verify: notPlaceholder},
 		{Name: "mysql_cli_password", Keywords: []string{"mysql", "mariadb"},
@@ -162,7 +163,8 @@ func Catalogue() []Rule {
 			Pattern: `([A-Za-z_][A-Za-z0-9_.:\-]*)>[ \t]*([^<\s][^<\n]*?)[ \t]*</([A-Za-z_][A-Za-z0-9_.:\-]*)>`, Verify: xmlElement},
 		{Name: "named_value", Keywords: []string{"value"}, Find: findNamedValue, Multiline: true},
 		{Name: "cli_secret_flag", Keywords: genericKeywords,
-			Pattern: `(--?[A-Za-z][A-Za-z0-9_.\-]*)(?:[ \t]+|=)("[^"\n]*"|'[^'\n]*'|[^\s"'\-][^\s"']*)`,
+			// Also across the elements of an argv printed as JSON: "--password", "x".
+			Pattern: `(--?[A-Za-z][A-Za-z0-9_.\-]*)(?:[ \t]+|=|\\?"[ \t]*,[ \t]*\\?")("[^"\n]*"|'[^'\n]*'|[^\s"'\-\\][^\s"'\\]*)`,
 			Verify:  cliFlag, AnchorAtKeyword: true, Plausible: flagThenValue},
 		{Name: "generic_secret", Keywords: genericKeywords,
 			Pattern: `(?i)([a-z0-9_.\-]+)(?:\\*["'])?[ \t]*(=>|:=|=|:)[ \t]*(?:"((?:[^"\\\n]|\\[^"])*)"|'([^'\n]*)'|\\+"([^"\n]*?)\\+"|([^\s"'\\,;&}\]]+))`,
@@ -177,7 +179,7 @@ func init() {
 	for _, w := range strings.Fields(`true false null nil none yes no on off required optional changed updated
 		set unset done ok reset expired invalid incorrect hidden masked empty n/a na string omit undefined present
 		absent generated rotated bearer basic token digest secret password enabled disabled default prompt
-		missing provided supplied accepted rejected failed success redacted str int bool object`) {
+		missing provided supplied accepted rejected failed success redacted str int bool object ~`) {
 		stopWords[w] = struct{}{}
 	}
 }
@@ -192,6 +194,9 @@ func isStructuralPlaceholder(v string) bool {
 		if strings.HasPrefix(v, p) {
 			return true
 		}
+	}
+	if len(v) > 2 && v[0] == '%' && v[len(v)-1] == '%' { // %NUGET_PASSWORD%
+		return true
 	}
 	if v == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" {
 		return true
@@ -236,7 +241,8 @@ func isPlaceholder(v string) bool {
 	}
 	// Documentation placeholders: sk_live_..., <your-token-here>, xxxx.
 	if strings.Contains(v, "...") || strings.Contains(v, "…") || strings.Contains(v, "xxxx") || strings.Contains(v, "XXXX") ||
-		strings.Contains(strings.ToLower(v), "your-") || strings.Contains(strings.ToLower(v), "your_") || strings.Contains(v, "<") {
+		strings.Contains(strings.ToLower(v), "your-") || strings.Contains(strings.ToLower(v), "your_") || strings.Contains(v, "<") ||
+		strings.Contains(strings.ToLower(v), "replace_me") || strings.Contains(strings.ToLower(v), "change_me") {
 		return true
 	}
 	return strings.Contains(v, "REDACTED")
@@ -383,7 +389,7 @@ func cliFlag(text string, m []int, kc *keyClassifier) (int, int, bool) {
 		return 0, 0, false
 	}
 	start, end := unquote(text, m[4], m[5])
-	if isPlaceholder(text[start:end]) {
+	if isPlaceholder(text[start:end]) || isProse(text[start:end]) {
 		return 0, 0, false
 	}
 	return start, end, true
@@ -401,7 +407,7 @@ func genericAssignment(text string, m []int, kc *keyClassifier) (int, int, bool)
 	if m[2] > 0 && text[m[2]-1] == ':' {
 		return 0, 0, false
 	}
-	if isPublishableConfig(text) && strings.EqualFold(key, "apiKey") {
+	if strings.EqualFold(key, "apiKey") && isPublishableConfig(around(text, m[2])) {
 		return 0, 0, false
 	}
 	start, end, _ := lastGroup(m)
@@ -531,7 +537,7 @@ func init() {
 		not no of to for at in on with from by your my our their this that these those it its please enter
 		required least characters chars long minimum maximum contain contains set using use used has have
 		had does do did when if or than then too very only new old changed change expired invalid wrong
-		incorrect match matches mismatch missing empty stored saved see`) {
+		incorrect match matches mismatch missing empty stored saved see via`) {
 		proseWords[w] = struct{}{}
 	}
 }
@@ -585,7 +591,8 @@ func namesSecretObject(key, value string) bool {
 // flagThenValue: a word that starts with "-" and is followed by a blank or
 // "=", which cli_secret_flag's pattern needs.
 func flagThenValue(text string, keyStart, runEnd int) bool {
-	return text[keyStart] == '-' && runEnd < len(text) && (text[runEnd] == ' ' || text[runEnd] == '\t' || text[runEnd] == '=')
+	return text[keyStart] == '-' && runEnd < len(text) && (text[runEnd] == ' ' || text[runEnd] == '\t' || text[runEnd] == '=' ||
+		text[runEnd] == '"' || text[runEnd] == '\\')
 }
 
 // keyThenSeparator: a key followed by an optional (escaped) quote, blanks

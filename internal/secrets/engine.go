@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/bits"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -358,12 +359,8 @@ func (e *Engine) find(s string, spans []span, depth int) []span {
 	if len(spans) == 0 {
 		return spans
 	}
-	// Insertion sort by start, then merge overlaps (the earlier match names them).
-	for i := 1; i < len(spans); i++ {
-		for j := i; j > 0 && spans[j].start < spans[j-1].start; j-- {
-			spans[j], spans[j-1] = spans[j-1], spans[j]
-		}
-	}
+	// Sort by start (stable: the earlier rule names an overlap), then merge.
+	slices.SortStableFunc(spans, func(a, b span) int { return a.start - b.start })
 	merged := spans[:1]
 	for _, sp := range spans[1:] {
 		last := &merged[len(merged)-1]
@@ -600,6 +597,9 @@ func (e *Engine) applyAnchored(id int, r *compiledRule, text string, offset int,
 		n := len(spans)
 		spans = e.accept(id, r, text, m, offset, spans)
 		next := max(m[1], runEnd)
+		if len(spans) > n {
+			next = max(next, spans[n].end-offset) // a value extended past the match
+		}
 		if winEnd < len(text) && m[1] == winEnd && len(spans) > n && spans[n].end == offset+winEnd {
 			// A value cut by the window: mask the rest of it too.
 			end := winEnd
@@ -652,3 +652,7 @@ var Default = sync.OnceValue(func() *Engine {
 	}
 	return e
 })
+
+// Mask returns the placeholder of a secret found by rule (an id from
+// Tally.Found), for callers masking its other copies.
+func (e *Engine) Mask(rule int, secret string) string { return e.mask(rule, secret) }

@@ -143,7 +143,7 @@ func (kc *keyClassifier) IsSecret(key string) bool {
 		}
 	}
 	switch string(word(0)) {
-	case "no", "public", "pub":
+	case "no", "ask", "public", "pub":
 		return false // --no-password, public_key
 	}
 	for i := 0; i < n; i++ {

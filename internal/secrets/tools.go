@@ -65,7 +65,7 @@ var passwordTools = map[string]toolFlag{
 	"influx":       {flags: []string{"-password"}},
 	"sshpass":      {flags: []string{"-p"}, attached: []string{"-p"}},
 	"htpasswd":     {positional: 3, needFlag: 'b'},
-	"rabbitmqctl":  {positional: 3, subcommand: "add_user"},
+	"rabbitmqctl":  {positional: 2, subcommand: "add_user"},
 	"vncpasswd":    {flags: []string{"-f"}},
 	"openssl":      {flags: []string{"-k"}},
 }
@@ -87,12 +87,12 @@ func findToolPassword(text string, from int, _ Scanner) (start, end, next int) {
 	flagSeen := false
 	takeNext := false
 	for i := from; i < len(text); {
-		ts, te := nextToken(text, i)
+		ts, te, nx := nextTokenEnd(text, i)
 		if ts < 0 {
 			break
 		}
-		tok := text[ts:te]
-		i = te
+		tok := strings.Trim(text[ts:te], `"'`)
+		i = nx
 		if isShellSeparator(tok) {
 			inTool, takeNext = false, false
 			continue
@@ -172,14 +172,14 @@ func findToolPassword(text string, from int, _ Scanner) (start, end, next int) {
 // htpasswdNoFile: an "-n" flag letter among the arguments before pos.
 func htpasswdNoFile(text string, from, pos int) bool {
 	for i := from; i < pos; {
-		ts, te := nextToken(text, i)
+		ts, te, nx := nextTokenEnd(text, i)
 		if ts < 0 || ts >= pos {
 			break
 		}
 		if tok := text[ts:te]; strings.HasPrefix(tok, "-") && !strings.HasPrefix(tok, "--") && strings.IndexByte(tok, 'n') > 0 {
 			return true
 		}
-		i = te
+		i = nx
 	}
 	return false
 }
@@ -194,26 +194,45 @@ func isLetterFlagRun(rest string) bool {
 	return false
 }
 
-// nextToken returns the next blank-separated token at or after i, with a
-// quoted token kept whole; ts < 0 when none.
+// nextToken returns the next blank-separated token at or after i, without
+// the JSON array punctuation around it (`"-a",` is -a); ts < 0 when none.
 func nextToken(text string, i int) (ts, te int) {
+	ts, te, _ = nextTokenEnd(text, i)
+	return ts, te
+}
+
+// nextTokenEnd is nextToken that also returns where the raw token ends,
+// where the next search starts (trimming may leave ts == te).
+func nextTokenEnd(text string, i int) (ts, te, next int) {
 	for i < len(text) && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r') {
 		i++
 	}
 	if i >= len(text) {
-		return -1, 0
+		return -1, 0, len(text)
 	}
 	ts = i
 	for i < len(text) && text[i] != ' ' && text[i] != '\t' && text[i] != '\n' && text[i] != '\r' {
-		if q := text[i]; q == '"' || q == '\'' {
-			if j := strings.IndexByte(text[i+1:], q); j >= 0 {
-				i += j + 2
-				continue
-			}
-		}
 		i++
 	}
-	return ts, i
+	te, next = i, i
+	// ["mysql", "-pX"] and (item=cmd ...): drop the punctuation that
+	// belongs to the list or the log line, not to the argument.
+	for ts < te && (text[ts] == '[' || text[ts] == '(') {
+		ts++
+	}
+	for te > ts && (text[te-1] == ',' || text[te-1] == ']' || text[te-1] == ')' && !strings.Contains(text[ts:te-1], "(")) {
+		te--
+	}
+	if te-ts >= 2 && (text[ts] == '"' || text[ts] == '\'') && text[te-1] == text[ts] {
+		return ts, te, next
+	}
+	for ts < te && (text[ts] == '"' || text[ts] == '\'' || text[ts] == '\\') && strings.IndexByte(text[ts+1:te], text[ts]) < 0 {
+		ts++
+	}
+	for te > ts && (text[te-1] == '"' || text[te-1] == '\'' || text[te-1] == '\\') && strings.IndexByte(text[ts:te-1], text[te-1]) < 0 {
+		te--
+	}
+	return ts, te, next
 }
 
 func isShellSeparator(tok string) bool {
@@ -226,6 +245,9 @@ func isShellSeparator(tok string) bool {
 
 // baseName is the program name of a token: /usr/bin/mysql, "mysql", [mysql,
 func baseName(tok string) string {
+	if i := strings.LastIndexAny(tok, "=(['\""); i >= 0 {
+		tok = tok[i+1:]
+	}
 	tok = strings.Trim(tok, `"'[],`)
 	if i := strings.LastIndexByte(tok, '/'); i >= 0 {
 		tok = tok[i+1:]
@@ -238,21 +260,21 @@ func baseName(tok string) string {
 func findOracleConnect(text string, from int, _ Scanner) (start, end, next int) {
 	lower := text // tools are matched case-insensitively below
 	for i := from; i < len(text); {
-		ts, te := nextToken(text, i)
+		ts, te, nx := nextTokenEnd(text, i)
 		if ts < 0 {
 			break
 		}
-		i = te
+		i = nx
 		tok := strings.ToLower(baseName(lower[ts:te]))
-		userid := strings.HasPrefix(tok, "userid=")
+		userid := strings.HasPrefix(strings.ToLower(text[ts:te]), "userid=")
 		if !userid && !oracleTools[tok] {
 			continue
 		}
 		// The connect string is the next non-flag argument (or userid=).
-		cs, ce := ts, te
+		cs, ce, cn := ts, te, nx
 		if !userid {
 			for {
-				cs, ce = nextToken(text, ce)
+				cs, ce, cn = nextTokenEnd(text, cn)
 				if cs < 0 {
 					return -1, 0, len(text)
 				}
@@ -262,7 +284,9 @@ func findOracleConnect(text string, from int, _ Scanner) (start, end, next int) 
 				}
 				break
 			}
-		} else {
+		}
+		i = max(i, cn)
+		if len(text[cs:ce]) > 7 && strings.EqualFold(text[cs:cs+7], "userid=") {
 			cs += len("userid=")
 		}
 		arg := text[cs:ce]
@@ -271,20 +295,12 @@ func findOracleConnect(text string, from int, _ Scanner) (start, end, next int) 
 		slash := strings.IndexByte(arg, '/')
 		at := strings.LastIndexByte(arg, '@')
 		if slash <= 0 || at <= slash+1 || strings.HasPrefix(arg, "/") {
-			i = ce
 			continue
 		}
-		user := arg[:slash]
-		if !isIdentifier(user) {
-			i = ce
+		if !isIdentifier(arg[:slash]) || isPlaceholder(arg[slash+1:at]) {
 			continue
 		}
-		pw := arg[slash+1 : at]
-		if isPlaceholder(pw) {
-			i = ce
-			continue
-		}
-		return off + slash + 1, off + at, ce
+		return off + slash + 1, off + at, cn
 	}
 	return -1, 0, len(text)
 }

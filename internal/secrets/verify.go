@@ -18,10 +18,17 @@ func splitAWSKey(text string, m []int, _ *keyClassifier) (int, int, bool) {
 // public by design (it ships in every page); elsewhere it is a secret.
 func notPublishable(text string, m []int, _ *keyClassifier) (int, int, bool) {
 	start, end, _ := lastGroup(m)
-	if isPublishableConfig(text) {
+	if isPublishableConfig(around(text, start)) {
 		return 0, 0, false
 	}
 	return start, end, true
+}
+
+// around is the text within a bounded distance of i: context checks must
+// not read the whole text for every match.
+func around(text string, i int) string {
+	const radius = 1024
+	return text[max(0, i-radius):min(len(text), i+radius)]
 }
 
 func isPublishableConfig(text string) bool {
@@ -111,4 +118,60 @@ func longQuotedValue(text string, keyStart, runEnd int, kc *keyClassifier) (int,
 		end--
 	}
 	return start, end, end > start
+}
+
+// maxURLPassword bounds the password scanned after each "://".
+const maxURLPassword = 256
+
+// findURLSlashPassword finds scheme://user:pa/ss@host, whose password holds
+// an unencoded "/" that url_credentials stops at. The part before the first
+// "/" must not be a port (host:8443/path/@me).
+func findURLSlashPassword(text string, from int, _ Scanner) (start, end, next int) {
+	for from < len(text) {
+		i := strings.Index(text[from:], "://")
+		if i < 0 {
+			return -1, 0, len(text)
+		}
+		at := from + i
+		from = at + 3
+		if at == 0 || !(isLower(text[at-1]) || isUpper(text[at-1]) || isDigit(text[at-1])) {
+			continue
+		}
+		j := from
+		for j < len(text) && j-from < maxURLPassword && !strings.ContainsRune(" \t\n:/?#@\"'<>[]", rune(text[j])) {
+			j++
+		}
+		if j >= len(text) || text[j] != ':' {
+			continue
+		}
+		ps := j + 1
+		k, slash := ps, -1
+		for k < len(text) && k-ps < maxURLPassword && !strings.ContainsRune(" \t\n\"'<>@", rune(text[k])) {
+			if text[k] == '/' && slash < 0 {
+				slash = k
+			}
+			k++
+		}
+		// the password runs to the last "@" before a blank
+		last := -1
+		for k < len(text) && text[k] == '@' && k-ps < maxURLPassword {
+			last = k
+			k++
+			for k < len(text) && k-ps < maxURLPassword && !strings.ContainsRune(" \t\n\"'<>@", rune(text[k])) {
+				if text[k] == '/' && slash < 0 {
+					slash = k
+				}
+				k++
+			}
+		}
+		if last < 0 || slash < 0 || slash > last || slash == ps || isAllDigits(text[ps:slash]) || text[last-1] == '/' ||
+			last+1 >= len(text) || !(isAlnum(text[last+1]) || text[last+1] == '[') {
+			continue
+		}
+		if isPlaceholder(text[ps:last]) {
+			continue
+		}
+		return ps, last, last
+	}
+	return -1, 0, len(text)
 }

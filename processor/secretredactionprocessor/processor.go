@@ -3,6 +3,8 @@ package secretredactionprocessor
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strings"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -115,6 +117,7 @@ func (r *redactor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.
 
 func (r *redactor) span(span ptrace.Span, t *secrets.Tally) {
 	t.StartItem()
+	defer r.copiesInSpan(span, t)
 	if s, ok := r.engine.Redact(span.Name(), t); ok {
 		span.SetName(s)
 	}
@@ -156,6 +159,12 @@ func (r *redactor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, er
 					lr.SetEventName(s)
 				}
 				r.attributes(lr.Attributes(), &t)
+				if len(t.Found) > 0 {
+					if c := r.newCopies(&t); c != nil {
+						c.value(lr.Body())
+						c.mapValues(lr.Attributes())
+					}
+				}
 				r.summarize(lr.Attributes(), &t)
 			}
 		}
@@ -221,15 +230,63 @@ func (r *redactor) dataPoint(attrs pcommon.Map, exemplars pmetric.ExemplarSlice,
 	for i := 0; i < exemplars.Len(); i++ {
 		r.attributes(exemplars.At(i).FilteredAttributes(), t)
 	}
+	if len(t.Found) > 0 {
+		if c := r.newCopies(t); c != nil {
+			c.mapValues(attrs)
+		}
+	}
 	r.summarize(attrs, t)
 }
 
 // attributes redacts a map in place: whole values under secret keys,
-// secrets inside the other strings, recursively.
+// secrets inside the other strings and inside keys, recursively.
 func (r *redactor) attributes(m pcommon.Map, t *secrets.Tally) {
-	for k, v := range m.All() {
-		r.entry(k, v, false, t)
+	r.mapEntries(m, false, t)
+}
+
+func (r *redactor) mapEntries(m pcommon.Map, underSecretKey bool, t *secrets.Tally) {
+	publishable := false
+	if m.Len() <= maxSiblingScan {
+		// {name: DB_PASSWORD, value: x} and {key: api_token, value: x}:
+		// the value's name is its sibling's value.
+		if v, ok := m.Get("value"); ok && r.namedBySibling(m) {
+			r.value(v, true, t)
+		}
+		_, publishable = m.Get("messagingSenderId") // a Firebase web config is public
 	}
+	var renames []string
+	for k, v := range m.All() {
+		if k == "value" && m.Len() <= maxSiblingScan && r.namedBySibling(m) {
+			continue
+		}
+		if publishable && k == "apiKey" {
+			continue
+		}
+		r.entry(k, v, underSecretKey, t)
+		if _, ok := r.engine.Redact(k, t); ok {
+			renames = append(renames, k)
+		}
+	}
+	// Keys are data too ({"ghp_...": 1}); renamed after the walk, which
+	// cannot change the map.
+	for _, k := range renames {
+		masked, _ := r.engine.Redact(k, &secrets.Tally{})
+		v, _ := m.Get(k)
+		v.CopyTo(m.PutEmpty(masked))
+		m.Remove(k)
+	}
+}
+
+// maxSiblingScan bounds the maps whose fields are read as name/value pairs.
+const maxSiblingScan = 8
+
+func (r *redactor) namedBySibling(m pcommon.Map) bool {
+	for _, field := range []string{"name", "key", "Name", "Key"} {
+		if n, ok := m.Get(field); ok && n.Type() == pcommon.ValueTypeStr && r.engine.IsSecretKey(n.Str()) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *redactor) entry(k string, v pcommon.Value, underSecretKey bool, t *secrets.Tally) {
@@ -241,7 +298,12 @@ func (r *redactor) entry(k string, v pcommon.Value, underSecretKey bool, t *secr
 	if k == summaryCountKey || k == summaryRulesKey {
 		return
 	}
-	r.value(v, underSecretKey || r.engine.IsSecretKey(k), t)
+	secretKey := underSecretKey || r.engine.IsSecretKey(k)
+	if v.Type() == pcommon.ValueTypeSlice && !secretKey {
+		r.slice(v.Slice(), argvSeparator(k, v.Slice()), t)
+		return
+	}
+	r.value(v, secretKey, t)
 }
 
 // value redacts v; under a secret key every scalar except a boolean is
@@ -265,15 +327,182 @@ func (r *redactor) value(v pcommon.Value, secretKey bool, t *secrets.Tally) {
 			}
 		}
 	case pcommon.ValueTypeMap:
-		for k, child := range v.Map().All() {
-			r.entry(k, child, secretKey, t)
-		}
+		r.mapEntries(v.Map(), secretKey, t)
 	case pcommon.ValueTypeSlice:
+		if !secretKey {
+			r.slice(v.Slice(), argvSeparator("", v.Slice()), t)
+			return
+		}
 		s := v.Slice()
 		for i := 0; i < s.Len(); i++ {
 			r.value(s.At(i), secretKey, t)
 		}
 	case pcommon.ValueTypeBool, pcommon.ValueTypeEmpty:
+	}
+}
+
+// maxJoined bounds the elements of a string slice scanned as one text.
+const maxJoined = 4096
+
+// slice redacts a list: a list of strings as the one text it forms (an
+// argv as its command line, output lines as the output), others element
+// by element.
+func (r *redactor) slice(s pcommon.Slice, sep string, t *secrets.Tally) {
+	n := s.Len()
+	if n >= 2 && n <= maxJoined && allStrings(s) {
+		var buf [16]string
+		elems := buf[:0]
+		for i := 0; i < n; i++ {
+			elems = append(elems, s.At(i).Str())
+		}
+		if out := r.engine.RedactJoined(elems, sep, t); out != nil {
+			for i, e := range out {
+				if e != elems[i] {
+					s.At(i).SetStr(e)
+				}
+			}
+		}
+		return
+	}
+	for i := 0; i < n; i++ {
+		r.value(s.At(i), false, t)
+	}
+}
+
+func allStrings(s pcommon.Slice) bool {
+	for i := 0; i < s.Len(); i++ {
+		if s.At(i).Type() != pcommon.ValueTypeStr {
+			return false
+		}
+	}
+	return true
+}
+
+// argvSeparator: a list under an argv key (cmd, argv, args,
+// process.command_args), or one whose first element is a program name and
+// whose elements hold no line breaks, is a command line (joined by a
+// blank); other lists are lines (joined by a newline).
+func argvSeparator(key string, s pcommon.Slice) string {
+	switch key {
+	case "cmd", "argv", "args", "command", "arguments", "process.command_args", "_raw_params":
+		return " "
+	}
+	if s.Len() < 2 || s.At(0).Type() != pcommon.ValueTypeStr {
+		return "\n"
+	}
+	prog := s.At(0).Str()
+	if prog == "" || len(prog) > 256 {
+		return "\n"
+	}
+	for i := 0; i < len(prog); i++ {
+		c := prog[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '/' || c == '.' || c == '_' || c == '-') {
+			return "\n"
+		}
+	}
+	return " "
+}
+
+// copies masks, in the rest of an item, other copies of the secrets found
+// in it: the lines of a key printed in stdout reach stdout_lines too.
+type copies struct {
+	replacer *strings.Replacer
+}
+
+// minCopyLen keeps short secrets (found under a key) from masking common
+// words elsewhere; lines of multi-line secrets must be longer still.
+const (
+	minCopyLen     = 8
+	minCopyLineLen = 16
+)
+
+func (r *redactor) newCopies(t *secrets.Tally) *copies {
+	var pairs []string
+	seen := map[string]bool{}
+	add := func(s string, rule int) {
+		if !seen[s] && !strings.Contains(s, "[REDACTED") {
+			seen[s] = true
+			pairs = append(pairs, s, r.engine.Mask(rule, s))
+		}
+	}
+	for _, f := range t.Found {
+		if len(f.Text) >= minCopyLen {
+			add(f.Text, f.Rule)
+		}
+		if strings.ContainsAny(f.Text, "\n") || strings.Contains(f.Text, `\n`) {
+			for _, line := range strings.FieldsFunc(strings.ReplaceAll(f.Text, `\n`, "\n"), func(c rune) bool { return c == '\n' || c == '\r' }) {
+				if line = strings.TrimSpace(line); len(line) >= minCopyLineLen {
+					add(line, f.Rule)
+				}
+			}
+		}
+	}
+	if len(pairs) == 0 {
+		return nil
+	}
+	// Longest first, so a secret holding another is masked whole.
+	type pair struct{ from, to string }
+	ps := make([]pair, 0, len(pairs)/2)
+	for i := 0; i < len(pairs); i += 2 {
+		ps = append(ps, pair{pairs[i], pairs[i+1]})
+	}
+	sort.Slice(ps, func(i, j int) bool { return len(ps[i].from) > len(ps[j].from) })
+	pairs = pairs[:0]
+	for _, p := range ps {
+		pairs = append(pairs, p.from, p.to)
+	}
+	return &copies{replacer: strings.NewReplacer(pairs...)}
+}
+
+func (c *copies) str(s string) (string, bool) {
+	out := c.replacer.Replace(s)
+	return out, out != s
+}
+
+func (c *copies) value(v pcommon.Value) {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		if s, ok := c.str(v.Str()); ok {
+			v.SetStr(s)
+		}
+	case pcommon.ValueTypeMap:
+		c.mapValues(v.Map())
+	case pcommon.ValueTypeSlice:
+		s := v.Slice()
+		for i := 0; i < s.Len(); i++ {
+			c.value(s.At(i))
+		}
+	default:
+	}
+}
+
+func (c *copies) mapValues(m pcommon.Map) {
+	for _, v := range m.All() {
+		c.value(v)
+	}
+}
+
+func (r *redactor) copiesInSpan(span ptrace.Span, t *secrets.Tally) {
+	if len(t.Found) == 0 {
+		return
+	}
+	c := r.newCopies(t)
+	if c == nil {
+		return
+	}
+	if s, ok := c.str(span.Name()); ok {
+		span.SetName(s)
+	}
+	if s, ok := c.str(span.Status().Message()); ok {
+		span.Status().SetMessage(s)
+	}
+	c.mapValues(span.Attributes())
+	for i := 0; i < span.Events().Len(); i++ {
+		ev := span.Events().At(i)
+		if s, ok := c.str(ev.Name()); ok {
+			ev.SetName(s)
+		}
+		c.mapValues(ev.Attributes())
 	}
 }
 

@@ -92,8 +92,10 @@ func (m *Masker) knownValues(s string) string {
 
 // Values masks a JSON document (an event body, an Ansible callback line)
 // as the collector would: known values everywhere, whole values under
-// secret-looking keys, and what the engine finds in every other string and
-// in keys. Text that is not JSON is masked as a string.
+// secret-looking keys and named by a sibling ({name: DB_PASSWORD, value:
+// x}), lists of strings as the command line or output they form, keys
+// too, and other copies of every secret found (a key in stdout reaches
+// stdout_lines). Text that is not JSON is masked as a string.
 func (m *Masker) Values(s string) string {
 	s = m.knownValues(s)
 	dec := json.NewDecoder(strings.NewReader(s))
@@ -102,9 +104,9 @@ func (m *Masker) Values(s string) string {
 	if err := dec.Decode(&doc); err != nil || dec.More() {
 		return m.String(s)
 	}
-	changed := false
-	doc = m.walk(doc, false, &changed)
-	if !changed {
+	w := walker{e: engine()}
+	doc = w.walk(doc, "", false)
+	if !w.changed {
 		return s
 	}
 	var buf bytes.Buffer
@@ -113,52 +115,131 @@ func (m *Masker) Values(s string) string {
 	if err := enc.Encode(doc); err != nil {
 		return m.String(s)
 	}
-	return strings.TrimSuffix(buf.String(), "\n")
+	return copiesMasked(strings.TrimSuffix(buf.String(), "\n"), w.tally.Found)
 }
 
-func (m *Masker) walk(v any, underSecretKey bool, changed *bool) any {
-	e := engine()
-	var t secrets.Tally
+type walker struct {
+	e       *secrets.Engine
+	tally   secrets.Tally
+	changed bool
+}
+
+func (w *walker) walk(v any, key string, underSecretKey bool) any {
 	switch x := v.(type) {
 	case string:
 		if underSecretKey {
-			if out, ok := e.MaskKeyValue(x, &t); ok {
-				*changed = true
+			if out, ok := w.e.MaskKeyValue(x, &w.tally); ok {
+				w.changed = true
 				return out
 			}
 			return x
 		}
-		if out, ok := e.Redact(x, &t); ok {
-			*changed = true
+		if out, ok := w.e.Redact(x, &w.tally); ok {
+			w.changed = true
 			return out
 		}
 		return x
 	case json.Number:
 		if underSecretKey {
-			if out, ok := e.MaskKeyValue(string(x), &t); ok {
-				*changed = true
+			if out, ok := w.e.MaskKeyValue(string(x), &w.tally); ok {
+				w.changed = true
 				return out
 			}
 		}
 		return x
 	case []any:
+		if !underSecretKey {
+			if elems, ok := allStrings(x); ok {
+				if out := w.e.RedactJoined(elems, listSeparator(key, elems), &w.tally); out != nil {
+					w.changed = true
+					for i := range x {
+						x[i] = out[i]
+					}
+				}
+				return x
+			}
+		}
 		for i := range x {
-			x[i] = m.walk(x[i], underSecretKey, changed)
+			x[i] = w.walk(x[i], key, underSecretKey)
 		}
 		return x
 	case map[string]any:
+		named := namedBySibling(w.e, x)
 		out := make(map[string]any, len(x))
 		for k, child := range x {
-			key := k
-			if masked, ok := e.Redact(k, &t); ok {
-				key = masked
-				*changed = true
+			newKey := k
+			if masked, ok := w.e.Redact(k, &w.tally); ok {
+				newKey = masked
+				w.changed = true
 			}
-			out[key] = m.walk(child, underSecretKey || e.IsSecretKey(k), changed)
+			secret := underSecretKey || w.e.IsSecretKey(k) || (named && k == "value")
+			out[newKey] = w.walk(child, k, secret)
 		}
 		return out
 	}
 	return v
+}
+
+// namedBySibling: {name: DB_PASSWORD, value: x}, {key: api_token, value: x}.
+func namedBySibling(e *secrets.Engine, m map[string]any) bool {
+	if _, ok := m["value"]; !ok || len(m) > 8 {
+		return false
+	}
+	for _, f := range []string{"name", "key", "Name", "Key"} {
+		if n, ok := m[f].(string); ok && e.IsSecretKey(n) {
+			return true
+		}
+	}
+	return false
+}
+
+func allStrings(x []any) ([]string, bool) {
+	out := make([]string, len(x))
+	for i, v := range x {
+		s, ok := v.(string)
+		if !ok {
+			return nil, false
+		}
+		out[i] = s
+	}
+	return out, len(out) >= 2
+}
+
+// listSeparator: an argv (by its key or a program name first) is scanned
+// as its command line, other lists as lines of output.
+func listSeparator(key string, elems []string) string {
+	switch key {
+	case "cmd", "argv", "args", "command", "arguments", "process.command_args":
+		return " "
+	}
+	if strings.ContainsAny(elems[0], " \t\n\"'=:") || elems[0] == "" {
+		return "\n"
+	}
+	return " "
+}
+
+// copiesMasked masks, in the encoded document, other copies of the
+// secrets found: whole secrets of 8 bytes and more, and lines of 16 bytes
+// and more of multi-line ones (the lines of a key in stdout_lines).
+func copiesMasked(doc string, found []secrets.Found) string {
+	var pairs []string
+	for _, f := range found {
+		if strings.Contains(f.Text, "***") {
+			continue
+		}
+		if len(f.Text) >= 8 && !strings.ContainsAny(f.Text, "\n\"\\") {
+			pairs = append(pairs, f.Text, Placeholder)
+		}
+		for _, line := range strings.Split(f.Text, "\n") {
+			if line = strings.TrimSpace(line); len(line) >= 16 && !strings.ContainsAny(line, "\"\\") {
+				pairs = append(pairs, line, Placeholder)
+			}
+		}
+	}
+	if len(pairs) == 0 {
+		return doc
+	}
+	return strings.NewReplacer(pairs...).Replace(doc)
 }
 
 // Value masks the value of a variable: wholly when its name looks secret.

@@ -85,3 +85,20 @@ func TestValuesKeepsJSONValid(t *testing.T) {
 	clean := `{"b": 1, "a": "text"}`
 	assert.Equal(t, clean, m.Values(clean), "clean JSON comes back byte for byte")
 }
+
+// A key printed in stdout reaches stdout_lines too, and a name/value pair
+// names its value: an Ansible result loses the key everywhere.
+func TestValuesMasksCopiesAndNamedValues(t *testing.T) {
+	body := strings.Repeat("Qk9HVVMtS0VZLU1BVEVSSUFM", 2) + "0123456789ab"
+	pem := "-----BEGIN RSA PRIVATE KEY-----\n" + body + "\n" + body + "AB\n-----END RSA PRIVATE KEY-----"
+	doc := map[string]any{
+		"stdout": pem, "stdout_lines": strings.Split(pem, "\n"),
+		"env":    []any{map[string]any{"name": "DB_PASSWORD", "value": "gen-pw-value-1"}},
+	}
+	raw, err := json.Marshal(doc)
+	require.NoError(t, err)
+	out := New().Values(string(raw))
+	assert.NotContains(t, out, body)
+	assert.NotContains(t, out, "gen-pw-value-1")
+	assert.Contains(t, out, "DB_PASSWORD")
+}
