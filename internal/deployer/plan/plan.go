@@ -171,7 +171,7 @@ func (p *Plan) ResolveFrom(overrides map[string]string, src Sources) (map[string
 		}
 		switch {
 		case found && v.Required && v.Secret && val == "":
-			errs = append(errs, fmt.Errorf("variable %s is a required secret and its value is empty", v.Name))
+			errs = append(errs, fmt.Errorf("variable %s is required and was given an empty value", v.Name))
 		case found:
 			values[v.Name] = val
 		case v.Required:

@@ -217,7 +217,7 @@ steps: [{name: a, run: "true"}]
 
 	// A required secret given empty is refused, and the message holds no value.
 	_, err = p.ResolveFrom(map[string]string{"db_password": ""}, src)
-	require.ErrorContains(t, err, "db_password is a required secret and its value is empty")
+	require.ErrorContains(t, err, "db_password is required and was given an empty value")
 
 	// A missing file names the file, not a value.
 	src.Dir = t.TempDir()
