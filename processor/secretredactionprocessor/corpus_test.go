@@ -67,7 +67,11 @@ func contribConfig(rules int) *redactionprocessor.Config {
 			cfg.BlockedValues = append(cfg.BlockedValues,
 				`[A-Za-z][A-Za-z0-9+.\-]{1,30}://[^\s:/?#@"'<>\[\]]*:([^\s/"'<>]+)@[A-Za-z0-9\[_]`)
 		default:
-			cfg.BlockedValues = append(cfg.BlockedValues, r.Pattern)
+			// Rules found in code (tool arguments, name/value pairs, base64
+			// decoding) have no regex for contrib; it gets the others.
+			if r.Pattern != "" {
+				cfg.BlockedValues = append(cfg.BlockedValues, r.Pattern)
+			}
 		}
 	}
 	return cfg
