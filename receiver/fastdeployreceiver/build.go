@@ -19,15 +19,23 @@ import (
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
 )
 
-func (x *txn) emitDeployment(d *deploymentState, status string, start, end time.Time) {
+// startSpan starts every span the receiver builds: its identity in the
+// deployment's trace, name, times, fastdeploy.span.kind and the deployment
+// id. The caller adds what is particular to its kind.
+func (x *txn) startSpan(d *deploymentState, id, parent deploytrace.SpanID, name, kind string, start, end time.Time) (ptrace.Span, pcommon.Map) {
 	span := x.out.newSpan(d.key())
-	setIDs(span, d.trace, d.spanID(), d.parent)
-	span.SetName("deploy " + d.info.Service)
-	span.SetKind(ptrace.SpanKindInternal)
+	setIDs(span, d.trace, id, parent)
+	span.SetName(name)
 	setTimes(span, start, end)
 	a := span.Attributes()
-	a.PutStr(deployattr.SpanKind, deployattr.SpanKindDeployment)
-	a.PutStr(deployattr.DeploymentID, string(d.info.ID))
+	a.PutStr(deployattr.SpanKind, kind)
+	putStrIf(a, deployattr.DeploymentID, string(d.info.ID))
+	return span, a
+}
+
+func (x *txn) emitDeployment(d *deploymentState, status string, start, end time.Time) {
+	span, a := x.startSpan(d, d.spanID(), d.parent, "deploy "+d.info.Service, deployattr.SpanKindDeployment, start, end)
+	span.SetKind(ptrace.SpanKindInternal)
 	a.PutStr(deployattr.DeploymentName, d.info.Service)
 	putStrIf(a, deployattr.DeploymentEnvironment, d.info.Environment)
 	a.PutStr(deployattr.DeploymentStatus, deployattr.DeploymentStatusOf(status))
@@ -110,15 +118,9 @@ func stepCause(step *deployevent.Step) string {
 }
 
 func (x *txn) emitStep(d *deploymentState, step *deployevent.Step, start, end time.Time) {
-	span := x.out.newSpan(d.key())
 	stepID := deploytrace.StepSpanID(d.trace, string(d.info.ID), step.Name, step.Position)
-	setIDs(span, d.trace, stepID, d.spanID())
-	span.SetName(step.Name)
+	span, a := x.startSpan(d, stepID, d.spanID(), step.Name, deployattr.SpanKindStep, start, end)
 	span.SetKind(ptrace.SpanKindInternal)
-	setTimes(span, start, end)
-	a := span.Attributes()
-	a.PutStr(deployattr.SpanKind, deployattr.SpanKindStep)
-	a.PutStr(deployattr.DeploymentID, string(d.info.ID))
 	putStrIf(a, deployattr.DeploymentEnvironment, d.info.Environment)
 	a.PutStr(deployattr.TaskName, step.Name)
 	a.PutStr(deployattr.TaskRunResult, deployattr.PipelineResultOf(step.State))
@@ -149,14 +151,8 @@ func (x *txn) emitStep(d *deploymentState, step *deployevent.Step, start, end ti
 	if step.Command == "" {
 		return
 	}
-	sub := x.out.newSpan(d.key())
-	setIDs(sub, d.trace, deploytrace.SubprocessSpanID(d.trace, string(d.info.ID), step.Name, step.Position), stepID)
-	sub.SetName(commandName(step.Command))
+	sub, sa := x.startSpan(d, deploytrace.SubprocessSpanID(d.trace, string(d.info.ID), step.Name, step.Position), stepID, commandName(step.Command), deployattr.SpanKindSubprocess, start, end)
 	sub.SetKind(ptrace.SpanKindInternal)
-	setTimes(sub, start, end)
-	sa := sub.Attributes()
-	sa.PutStr(deployattr.SpanKind, deployattr.SpanKindSubprocess)
-	sa.PutStr(deployattr.DeploymentID, string(d.info.ID))
 	sa.PutStr(deployattr.ProcessCommand, step.Command)
 	if step.PID != nil {
 		sa.PutInt(deployattr.ProcessPID, int64(*step.PID))
@@ -193,20 +189,13 @@ func commandName(cmd string) string {
 const playbookStepName = "ansible-playbook"
 
 func (x *txn) emitPlaybook(d *deploymentState, start, end time.Time) {
-	span := x.out.newSpan(d.key())
-	setIDs(span, d.trace, deploytrace.PlaybookStepSpanID(d.trace, string(d.info.ID)), d.spanID())
-	span.SetName(playbookStepName)
+	span, a := x.startSpan(d, deploytrace.PlaybookStepSpanID(d.trace, string(d.info.ID)), d.spanID(), playbookStepName, deployattr.SpanKindStep, start, end)
 	span.SetKind(ptrace.SpanKindInternal)
-	setTimes(span, start, end)
-	a := span.Attributes()
-	a.PutStr(deployattr.SpanKind, deployattr.SpanKindStep)
-	a.PutStr(deployattr.DeploymentID, string(d.info.ID))
 	putStrIf(a, deployattr.DeploymentEnvironment, d.info.Environment)
 	a.PutStr(deployattr.TaskName, playbookStepName)
 }
 
 func (x *txn) emitTask(d *deploymentState, parent deploytrace.SpanID, t *ansibleTask) {
-	span := x.out.newSpan(d.key())
 	id := deploytrace.TaskSpanID(d.trace, parent, t.Position, t.Host)
 	name := t.Name
 	if name == "" {
@@ -224,13 +213,8 @@ func (x *txn) emitTask(d *deploymentState, parent deploytrace.SpanID, t *ansible
 		}
 		name += " (item " + label + ")"
 	}
-	setIDs(span, d.trace, id, spanParent)
-	span.SetName(name)
+	span, a := x.startSpan(d, id, spanParent, name, deployattr.SpanKindAnsibleTask, t.Start, t.End)
 	span.SetKind(ptrace.SpanKindInternal)
-	setTimes(span, t.Start, t.End)
-	a := span.Attributes()
-	a.PutStr(deployattr.SpanKind, deployattr.SpanKindAnsibleTask)
-	putStrIf(a, deployattr.DeploymentID, string(d.info.ID))
 	a.PutStr(deployattr.AnsibleTaskName, t.Name)
 	a.PutInt(deployattr.AnsibleTaskPosition, int64(t.Position))
 	a.PutStr(deployattr.Status, t.State)
@@ -278,15 +262,9 @@ func (x *txn) emitTask(d *deploymentState, parent deploytrace.SpanID, t *ansible
 }
 
 func (x *txn) emitHostResult(d *deploymentState, trace deploytrace.TraceID, parent, taskID deploytrace.SpanID, ev *jsonlEvent, h *hostResult, state string, ignored bool) {
-	span := x.out.newSpan(d.key())
 	id := deploytrace.AnsibleSpanID(trace, parent, "host", ev.TaskID, h.Host)
-	setIDs(span, trace, id, taskID)
 	name := nonEmpty(ev.TaskName, "ansible task")
-	span.SetName(name + " @ " + h.Host)
-	setTimes(span, ev.TaskStart, ev.TaskEnd)
-	a := span.Attributes()
-	a.PutStr(deployattr.SpanKind, deployattr.SpanKindAnsibleHost)
-	putStrIf(a, deployattr.DeploymentID, string(d.info.ID))
+	span, a := x.startSpan(d, id, taskID, name+" @ "+h.Host, deployattr.SpanKindAnsibleHost, ev.TaskStart, ev.TaskEnd)
 	a.PutStr(deployattr.AnsibleTaskName, ev.TaskName)
 	a.PutStr(deployattr.AnsibleHost, h.Host)
 	a.PutStr(deployattr.Status, state)
@@ -325,13 +303,7 @@ func (x *txn) emitHostResult(d *deploymentState, trace deploytrace.TraceID, pare
 }
 
 func (x *txn) emitPlaybookRun(d *deploymentState, parent, id deploytrace.SpanID, start time.Time, ev *jsonlEvent) {
-	span := x.out.newSpan(d.key())
-	setIDs(span, d.trace, id, parent)
-	span.SetName("ansible-playbook run")
-	setTimes(span, earlierNonZero(start, ev.Time), ev.Time)
-	a := span.Attributes()
-	a.PutStr(deployattr.SpanKind, deployattr.SpanKindAnsiblePlaybook)
-	putStrIf(a, deployattr.DeploymentID, string(d.info.ID))
+	span, a := x.startSpan(d, id, parent, "ansible-playbook run", deployattr.SpanKindAnsiblePlaybook, earlierNonZero(start, ev.Time), ev.Time)
 	stats := a.PutEmptyMap(deployattr.AnsibleStats)
 	var failedHosts []string
 	for _, host := range slices.Sorted(maps.Keys(ev.Stats)) {
@@ -486,25 +458,13 @@ func (x *txn) ansibleLog(d *deploymentState, trace deploytrace.TraceID, span dep
 }
 
 func (x *txn) emitPlay(d *deploymentState, id, parent deploytrace.SpanID, run *ansibleRun, end time.Time) {
-	span := x.out.newSpan(d.key())
-	setIDs(span, d.trace, id, parent)
-	span.SetName("play " + run.playName)
-	setTimes(span, run.playStart, later(end, run.playStart))
-	a := span.Attributes()
-	a.PutStr(deployattr.SpanKind, deployattr.SpanKindAnsiblePlay)
-	putStrIf(a, deployattr.DeploymentID, string(d.info.ID))
+	span, a := x.startSpan(d, id, parent, "play "+run.playName, deployattr.SpanKindAnsiblePlay, run.playStart, later(end, run.playStart))
 	a.PutStr(deployattr.AnsiblePlayName, run.playName)
 	setOutcome(span, run.playFail, "a task failed")
 }
 
 func (x *txn) emitJSONLTask(d *deploymentState, id deploytrace.SpanID, t *jsonlTask) {
-	span := x.out.newSpan(d.key())
-	setIDs(span, d.trace, id, t.parent)
-	span.SetName(nonEmpty(t.ev.TaskName, "ansible task"))
-	setTimes(span, t.ev.TaskStart, later(t.end, t.ev.TaskStart))
-	a := span.Attributes()
-	a.PutStr(deployattr.SpanKind, deployattr.SpanKindAnsibleTask)
-	putStrIf(a, deployattr.DeploymentID, string(d.info.ID))
+	span, a := x.startSpan(d, id, t.parent, nonEmpty(t.ev.TaskName, "ansible task"), deployattr.SpanKindAnsibleTask, t.ev.TaskStart, later(t.end, t.ev.TaskStart))
 	a.PutStr(deployattr.AnsibleTaskName, t.ev.TaskName)
 	putStrIf(a, deployattr.AnsibleTaskPath, t.ev.TaskPath)
 	switch {

@@ -156,6 +156,30 @@ func slowItems(p *fastjson.Parser, body []byte, fn func(v *fastjson.Value, line,
 	})
 }
 
+// decodeItems reads every item of a body into a T with encoding/json,
+// numbers kept exact (json.Number in maps), and says where each stood.
+// timeFields name the time fields, for errors that encoding/json reports
+// without one.
+func decodeItems[T any](body []byte, p *fastjson.Parser, timeFields []string) ([]T, []itemAt, *requestError) {
+	var items []T
+	var at []itemAt
+	rerr := jsonItems(body, p, func(raw []byte, line, index int) *requestError {
+		var item T
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&item); err != nil {
+			return typeError(raw, err, line, index, timeFields)
+		}
+		items = append(items, item)
+		at = append(at, itemAt{line: line, index: index})
+		return nil
+	})
+	if rerr != nil {
+		return nil, nil, rerr
+	}
+	return items, at, nil
+}
+
 // invalidUTF8At returns the offset of the first byte that is not UTF-8, or
 // -1. Invalid text would otherwise be turned into U+FFFD silently.
 func invalidUTF8At(body []byte) int {

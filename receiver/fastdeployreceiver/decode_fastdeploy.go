@@ -87,22 +87,11 @@ func decodeCompatStep(body []byte, p *fastjson.Parser, deployment string) (*fast
 }
 
 func decodeDomainEvents(body []byte, p *fastjson.Parser, services map[string]string) (*domainInput, *requestError) {
-	in := &domainInput{services: services}
-	rerr := jsonItems(body, p, func(raw []byte, line, index int) *requestError {
-		var ev domainEvent
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		if err := dec.Decode(&ev); err != nil {
-			return typeError(raw, err, line, index, compatTimeFields)
-		}
-		in.events = append(in.events, ev)
-		in.at = append(in.at, itemAt{line: line, index: index})
-		return nil
-	})
+	events, at, rerr := decodeItems[domainEvent](body, p, compatTimeFields)
 	if rerr != nil {
 		return nil, rerr
 	}
-	return in, nil
+	return &domainInput{events: events, at: at, services: services}, nil
 }
 
 // compatState maps fastdeploy step states onto ours; "" for pending and
