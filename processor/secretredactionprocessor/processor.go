@@ -263,8 +263,12 @@ func (r *redactor) mapEntries(m pcommon.Map, underSecretKey bool, t *secrets.Tal
 			continue
 		}
 		r.entry(k, v, underSecretKey, t)
-		if _, ok := r.engine.Redact(k, t); ok {
-			renames = append(renames, k)
+		// Secrets used as keys (tokens, URLs with credentials) are long;
+		// attribute names are short and cost no scan.
+		if len(k) >= minSecretMapKey {
+			if _, ok := r.engine.Redact(k, t); ok {
+				renames = append(renames, k)
+			}
 		}
 	}
 	// Keys are data too ({"ghp_...": 1}); renamed after the walk, which
@@ -276,6 +280,9 @@ func (r *redactor) mapEntries(m pcommon.Map, underSecretKey bool, t *secrets.Tal
 		m.Remove(k)
 	}
 }
+
+// minSecretMapKey is the shortest map key scanned for secrets.
+const minSecretMapKey = 24
 
 // maxSiblingScan bounds the maps whose fields are read as name/value pairs.
 const maxSiblingScan = 8
@@ -406,8 +413,10 @@ func argvSeparator(key string, s pcommon.Slice) string {
 // copies masks, in the rest of an item, other copies of the secrets found
 // in it: the lines of a key printed in stdout reach stdout_lines too.
 type copies struct {
-	replacer *strings.Replacer
+	needles []copyNeedle
 }
+
+type copyNeedle struct{ text, mask string }
 
 // minCopyLen keeps short secrets (found under a key) from masking common
 // words elsewhere; lines of multi-line secrets must be longer still.
@@ -417,19 +426,23 @@ const (
 )
 
 func (r *redactor) newCopies(t *secrets.Tally) *copies {
-	var pairs []string
-	seen := map[string]bool{}
+	c := &copies{}
 	add := func(s string, rule int) {
-		if !seen[s] && !strings.Contains(s, "[REDACTED") {
-			seen[s] = true
-			pairs = append(pairs, s, r.engine.Mask(rule, s))
+		if strings.Contains(s, "[REDACTED") {
+			return
 		}
+		for _, n := range c.needles {
+			if n.text == s {
+				return
+			}
+		}
+		c.needles = append(c.needles, copyNeedle{s, r.engine.Mask(rule, s)})
 	}
 	for _, f := range t.Found {
 		if len(f.Text) >= minCopyLen {
 			add(f.Text, f.Rule)
 		}
-		if strings.ContainsAny(f.Text, "\n") || strings.Contains(f.Text, `\n`) {
+		if strings.IndexByte(f.Text, '\n') >= 0 || strings.Contains(f.Text, `\n`) {
 			for _, line := range strings.FieldsFunc(strings.ReplaceAll(f.Text, `\n`, "\n"), func(c rune) bool { return c == '\n' || c == '\r' }) {
 				if line = strings.TrimSpace(line); len(line) >= minCopyLineLen {
 					add(line, f.Rule)
@@ -437,26 +450,25 @@ func (r *redactor) newCopies(t *secrets.Tally) *copies {
 			}
 		}
 	}
-	if len(pairs) == 0 {
+	if len(c.needles) == 0 {
 		return nil
 	}
 	// Longest first, so a secret holding another is masked whole.
-	type pair struct{ from, to string }
-	ps := make([]pair, 0, len(pairs)/2)
-	for i := 0; i < len(pairs); i += 2 {
-		ps = append(ps, pair{pairs[i], pairs[i+1]})
-	}
-	sort.Slice(ps, func(i, j int) bool { return len(ps[i].from) > len(ps[j].from) })
-	pairs = pairs[:0]
-	for _, p := range ps {
-		pairs = append(pairs, p.from, p.to)
-	}
-	return &copies{replacer: strings.NewReplacer(pairs...)}
+	sort.Slice(c.needles, func(i, j int) bool { return len(c.needles[i].text) > len(c.needles[j].text) })
+	return c
 }
 
+// str masks the copies in s; a string without any costs a substring
+// search per secret and no allocation.
 func (c *copies) str(s string) (string, bool) {
-	out := c.replacer.Replace(s)
-	return out, out != s
+	changed := false
+	for _, n := range c.needles {
+		if len(s) >= len(n.text) && strings.Contains(s, n.text) {
+			s = strings.ReplaceAll(s, n.text, n.mask)
+			changed = true
+		}
+	}
+	return s, changed
 }
 
 func (c *copies) value(v pcommon.Value) {

@@ -93,7 +93,7 @@ func TestValuesMasksCopiesAndNamedValues(t *testing.T) {
 	pem := "-----BEGIN RSA PRIVATE KEY-----\n" + body + "\n" + body + "AB\n-----END RSA PRIVATE KEY-----"
 	doc := map[string]any{
 		"stdout": pem, "stdout_lines": strings.Split(pem, "\n"),
-		"env":    []any{map[string]any{"name": "DB_PASSWORD", "value": "gen-pw-value-1"}},
+		"env": []any{map[string]any{"name": "DB_PASSWORD", "value": "gen-pw-value-1"}},
 	}
 	raw, err := json.Marshal(doc)
 	require.NoError(t, err)
