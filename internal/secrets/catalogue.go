@@ -179,7 +179,8 @@ func init() {
 	for _, w := range strings.Fields(`true false null nil none yes no on off required optional changed updated
 		set unset done ok reset expired invalid incorrect hidden masked empty n/a na string omit undefined present
 		absent generated rotated bearer basic token digest secret password enabled disabled default prompt
-		missing provided supplied accepted rejected failed success redacted str int bool object ~`) {
+		missing provided supplied accepted rejected failed success redacted str int bool object ~ inherit read write
+		verified`) {
 		stopWords[w] = struct{}{}
 	}
 }
@@ -389,7 +390,7 @@ func cliFlag(text string, m []int, kc *keyClassifier) (int, int, bool) {
 		return 0, 0, false
 	}
 	start, end := unquote(text, m[4], m[5])
-	if isPlaceholder(text[start:end]) || isProse(text[start:end]) {
+	if isPlaceholder(text[start:end]) || isProse(text[start:end]) || namesSecretObject(flag, text[start:end]) {
 		return 0, 0, false
 	}
 	return start, end, true
@@ -537,12 +538,16 @@ func init() {
 		not no of to for at in on with from by your my our their this that these those it its please enter
 		required least characters chars long minimum maximum contain contains set using use used has have
 		had does do did when if or than then too very only new old changed change expired invalid wrong
-		incorrect match matches mismatch missing empty stored saved see via`) {
+		incorrect match matches mismatch missing empty stored saved see via updated successfully success failed
+		verified flag`) {
 		proseWords[w] = struct{}{}
 	}
 }
 
 func isProse(v string) bool {
+	if strings.Contains(v, ", ") || strings.Contains(v, " (") {
+		return true
+	}
 	for _, w := range strings.Fields(v) {
 		var buf [32]byte
 		if len(w) <= len(buf) {

@@ -35,7 +35,7 @@ func init() {
 		template label labels annotation present exists valid validity arn arns ref refs mechanism mechanisms
 		method methods scheme schemes realm plugin plugins server servers host hosts port database domain protocol
 		level var vars variable variables status state error errors message msg result check flow flows grant
-		issuer audience service`) {
+		issuer audience service user username email`) {
 		metadataWords[w] = struct{}{}
 	}
 }
@@ -93,7 +93,7 @@ func init() {
 		index unique hash range row map dict object group dedup dedupe composite natural surrogate join shard
 		bucket s3 prefix message event item entry registry host known authorized kms apt rpm gpg pgp yum repo
 		translation i18n label tag attribute attr metric field column state resource config setting option
-		node dns hot short sub parent child next prev previous first last default task step`) {
+		node dns hot short sub parent child next prev previous first last default task step recv trusted`) {
 		keyQualifiers[w] = struct{}{}
 	}
 	for _, w := range strings.Fields(`sshkey clientkey tlskey sslkey deploykey licensekey hmackey appkey
@@ -129,7 +129,8 @@ func (kc *keyClassifier) IsSecret(key string) bool {
 	last := word(n - 1)
 	if _, ok := metadataWords[string(last)]; ok {
 		// secret_id (Vault AppRole) is the credential, not its name.
-		if !(string(last) == "id" && n > 1 && string(word(n-2)) == "secret") {
+		// (--secret-id in cloud CLIs names a stored secret instead)
+		if !(string(last) == "id" && n > 1 && string(word(n-2)) == "secret" && !strings.Contains(key, "-")) {
 			return false
 		}
 	}

@@ -407,6 +407,31 @@ for i in range(4):
     neg("publishable_configs", "const firebaseConfig = " + json.dumps(fb) + ";")
     neg("publishable_configs", body=fb)
 
+# --- ordinary deployment lines with secret words and no secret ---------------------------------------------
+ordinary = ["TASK [vault : read the db secret] ok: [web-01]", "changed: [web-01] => (item=password-policy.conf)",
+    "token bucket refill rate 100/s, burst 20", "secret rotation completed for db-credentials", "key_exchange: curve25519-sha256",
+    "ssh-keyscan github.com >> ~/.ssh/known_hosts", "apt-key adv --keyserver keyserver.ubuntu.com --recv-keys 0x7F0CEB10",
+    "ok: [web-02] => (item={'key': 'nginx', 'value': {'state': 'started'}})", "Using /etc/ansible/ansible.cfg as config file",
+    "auth.log rotated, 3 files kept", "PLAY RECAP web-01 : ok=12 changed=3 unreachable=0 failed=0 skipped=2",
+    "Authenticating with public key \"deploy@ci\" from agent", "keyring: /usr/share/keyrings/docker.gpg", "passenger_count=4 tokens=128",
+    "--password-file=/run/secrets/db --token-ttl=3600", "secret_key_base is read from credentials.yml.enc", "jwt: verified (alg=RS256, kid=2026-01)",
+    "credential helper: osxkeychain", "Cookie policy: strict", "authorized_keys updated for deploy", "bypass_cache=true passed=12",
+    "Creating secret prod/db-password (version 3)", "kubectl create secret generic db --from-file=./db.env",
+    "helm secrets decrypt values.enc.yaml", "vault kv get -field=password secret/db", "aws secretsmanager get-secret-value --secret-id prod/db",
+    "gcloud secrets versions access latest --secret=db-password", "az keyvault secret show --vault-name kv --name db-password",
+    "export VAULT_ADDR=https://vault.example.com:8200", "Password for 'https://git.example.com':", "Enter passphrase for key '/root/.ssh/id_ed25519':",
+    "passwd: password updated successfully", "token=$(cat /run/secrets/token)", "curl -H \"Authorization: Bearer $TOKEN\" https://api.example.com",
+    "PRIVATE_KEY_PATH=/etc/ssl/private/app.key", "ssl_certificate_key /etc/nginx/ssl/app.key;", "secrets: inherit",
+    "permissions: id-token: write", "api_key_header: X-API-Key", "client_secret_expires_at: 0", "token_type: Bearer",
+    "grant_type=client_credentials&scope=deploy", "response_type=code&client_id=web&redirect_uri=https://app.example.com/cb",
+    "ERROR: password authentication failed", "WARN deprecated: --secret flag, use --secret-file", "docker secret ls",
+    "git config --global credential.helper store", "ANSIBLE_VAULT_PASSWORD_FILE=~/.vault_pass.txt", "no_log: true",
+    "register: token_result", "when: api_key is defined", "loop: \"{{ secrets | dict2items }}\"", "secret_id_num_uses: 0",
+    "public_key_pem: present", "keystore type: PKCS12", "KeyError: 'password'", "TypeError: token must be a string",
+    "sudo: 3 incorrect password attempts", "Auth0 tenant: example", "OAuth2 client registered: web", "x-auth-request-user: alice"]
+for t in ordinary:
+    neg("ordinary_lines", t)
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "categories.jsonl")
 with open(path, "w") as f:
     for e in out:
