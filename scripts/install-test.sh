@@ -37,7 +37,7 @@ echo "# edited" >>"$root/etc/otelcol-fastdeploy/config.yaml"
 install_into
 tail -1 "$root/etc/otelcol-fastdeploy/config.yaml" | grep -qx '# edited' || fail "a second install overwrote the edited config.yaml"
 
-FASTDEPLOY_SECRET=validate-only "$root/usr/bin/otelcol-fastdeploy" validate \
+FASTDEPLOY_SECRET=validate-only-not-a-real-secret-0123 "$root/usr/bin/otelcol-fastdeploy" validate \
 	--config "$root/etc/otelcol-fastdeploy/config.yaml" || fail "the installed config does not validate"
 
 if command -v systemd-analyze >/dev/null 2>&1; then

@@ -293,7 +293,7 @@ func (s *sender) send(d Deployment, r Request) (status int, retryAfter time.Dura
 	}
 	req.Header.Set("Content-Type", r.ContentType)
 	if len(s.o.Secret) > 0 {
-		req.Header.Set(signature.Header, signature.Sign(s.o.Secret, time.Now(), r.Body))
+		signature.SignHTTP(s.o.Secret, time.Now(), req, r.Body)
 	}
 	began := time.Now()
 	resp, err := s.client.Do(req)

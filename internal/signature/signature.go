@@ -162,19 +162,6 @@ func SignHTTP(secret []byte, t time.Time, req *http.Request, body []byte) {
 	req.Header.Set(Header, SignRequest(secret, t, RequestOf(req, body)))
 }
 
-// WithV1 appends to a header made by SignRequest a v1 MAC of body under
-// the same timestamp, for receivers that do not know v2 yet (they ignore
-// schemes they do not know). A Verifier ignores it whenever a v2 MAC is
-// present, so it adds nothing an attacker could use against v2.
-func WithV1(header string, secret, body []byte) string {
-	rest, ok := strings.CutPrefix(header, "t=")
-	ts, _, _ := strings.Cut(rest, ",")
-	if !ok || ts == "" {
-		return header
-	}
-	return header + ",v1=" + hex.EncodeToString(v1MAC(secret, ts, body))
-}
-
 // Sign returns a v1 header value for body signed at t: the timestamp and
 // body only. Kept for clients of requests without routing headers or
 // query; use SignRequest for anything else.

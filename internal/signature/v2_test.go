@@ -292,26 +292,3 @@ func TestDocsShellSigner(t *testing.T) {
 	require.NoError(t, got.err, "docs' fdpost signs what the receiver verifies")
 	assert.Equal(t, "/v1/ansible?tz=Europe/Berlin migrate now", got.target)
 }
-
-// TestWithV1: a header carrying v1 beside v2 verifies for a v1-only
-// receiver (the legacy Verify) and as v2 for a Verifier, even one that
-// refuses v1.
-func TestWithV1(t *testing.T) {
-	t.Parallel()
-	secret := testSecret(t)
-	now := time.Unix(1_800_000_000, 0)
-	r := ansibleRequest()
-	header := WithV1(SignRequest(secret, now, r), secret, r.Body)
-	ts, err := Verify(secret, header, r.Body, now, time.Minute)
-	require.NoError(t, err)
-	assert.Equal(t, "1800000000", ts)
-	v := &Verifier{Secret: secret, Tolerance: time.Minute, V1: V1Refused}
-	got, err := v.Verify(header, r, now)
-	require.NoError(t, err)
-	assert.Equal(t, SchemeV2, got.Scheme)
-	// Routing changed: the v1 MAC beside it does not rescue the request.
-	r.Header.Set("X-Fastdeploy-Deployment", "other")
-	_, err = (&Verifier{Secret: secret, Tolerance: time.Minute}).Verify(header, r, now)
-	require.ErrorIs(t, err, ErrMismatch)
-	assert.Equal(t, "garbage", WithV1("garbage", secret, r.Body))
-}

@@ -22,6 +22,11 @@ const (
 	defaultReadHeaderTimeout  = 10 * time.Second
 	defaultMaxConcurrent      = 64
 	defaultMaxConnections     = 1024
+	// What requests may hold in total before their MAC is checked: four
+	// bodies of the default maximum size.
+	defaultMaxUnauthenticatedBuffer = 4 * defaultMaxRequestBodySize
+	// A shorter HMAC key can be guessed offline from one captured request.
+	minSecretBytes = 32
 )
 
 // Config configures the fastdeploy receiver.
@@ -36,6 +41,14 @@ type Config struct {
 	// AllowUnauthenticated lets the receiver listen beyond loopback with
 	// neither secret nor auth; without it such a config is refused.
 	AllowUnauthenticated bool `mapstructure:"allow_unauthenticated"`
+	// RefuseV1Signatures accepts v2 signatures only. Otherwise a v1
+	// signature (timestamp and body only) is accepted on requests without
+	// routing headers or query, where it covers all that routes the data.
+	RefuseV1Signatures bool `mapstructure:"refuse_v1_signatures"`
+	// MaxUnauthenticatedBuffer bounds the body bytes held, across all
+	// requests, before their signature is verified; beyond it requests
+	// get 429 with Retry-After.
+	MaxUnauthenticatedBuffer int64 `mapstructure:"max_unauthenticated_buffer"`
 	// SignatureTolerance bounds how far a signature's timestamp may be from
 	// the collector's clock; it stops replays.
 	SignatureTolerance time.Duration `mapstructure:"signature_tolerance"`
@@ -50,7 +63,10 @@ type Config struct {
 	// MaxConcurrentRequests bounds the requests handled at once; more get
 	// 429 with Retry-After at once instead of queueing behind the others.
 	MaxConcurrentRequests int `mapstructure:"max_concurrent_requests"`
-	// MaxConnections bounds open connections; more are closed at once.
+	// MaxConnections bounds open connections. A new connection beyond it
+	// closes the longest-waiting connection (no request yet, else idle) of
+	// the source holding the most; only when all serve requests is the new
+	// one closed.
 	MaxConnections int `mapstructure:"max_connections"`
 	// Storage names a storage extension (file_storage) that in-flight
 	// deployments and delivery ids are written through to, so a restarted
@@ -96,6 +112,8 @@ func createDefaultConfig() *Config {
 		MaxConcurrentRequests: defaultMaxConcurrent,
 		MaxConnections:        defaultMaxConnections,
 		Fastdeploy:            defaultFastdeployConfig(),
+
+		MaxUnauthenticatedBuffer: defaultMaxUnauthenticatedBuffer,
 	}
 }
 
@@ -106,6 +124,12 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, errors.New("endpoint must not be empty"))
 	} else if !isLoopback(cfg.NetAddr.Endpoint) && cfg.Secret == "" && !cfg.Auth.HasValue() && !cfg.AllowUnauthenticated {
 		errs = append(errs, errors.New("endpoint is not loopback but neither secret nor auth is set: anyone who can reach it could post deployments; set secret or auth, or allow_unauthenticated: true"))
+	}
+	if cfg.Secret != "" && len(cfg.Secret) < minSecretBytes {
+		errs = append(errs, fmt.Errorf("secret must be at least %d bytes (openssl rand -hex 32), got %d", minSecretBytes, len(cfg.Secret)))
+	}
+	if cfg.MaxUnauthenticatedBuffer <= 0 {
+		errs = append(errs, fmt.Errorf("max_unauthenticated_buffer must be positive, got %d", cfg.MaxUnauthenticatedBuffer))
 	}
 	if cfg.MaxRequestBodySize < 0 {
 		errs = append(errs, fmt.Errorf("max_request_body_size must not be negative, got %d", cfg.MaxRequestBodySize))

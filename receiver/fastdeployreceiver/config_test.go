@@ -22,7 +22,7 @@ func TestLoadConfig(t *testing.T) {
 	custom := createDefaultConfig()
 	custom.NetAddr.Endpoint = "127.0.0.1:9099"
 	custom.MaxRequestBodySize = 1 << 20
-	custom.Secret = "a-secret-for-tests"
+	custom.Secret = "a-secret-for-tests-only-0123456789abcdef"
 	custom.SignatureTolerance = time.Minute
 	custom.Timeout = 30 * time.Minute
 	custom.DedupWindow = 500
@@ -40,6 +40,13 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "bad_dedup"), wantErr: "dedup_window must not be negative"},
 		{id: component.NewIDWithName(metadata.Type, "empty_endpoint"), wantErr: "endpoint must not be empty"},
 		{id: component.NewIDWithName(metadata.Type, "open_unauthenticated"), wantErr: "neither secret nor auth is set"},
+		{id: component.NewIDWithName(metadata.Type, "short_secret"), wantErr: "secret must be at least 32 bytes"},
+		{id: component.NewIDWithName(metadata.Type, "secret_32_bytes"), want: func() *Config {
+			c := createDefaultConfig()
+			c.Secret = "0123456789abcdef0123456789abcdef"
+			return c
+		}()},
+		{id: component.NewIDWithName(metadata.Type, "no_unauthenticated_buffer"), wantErr: "max_unauthenticated_buffer must be positive"},
 		{id: component.NewIDWithName(metadata.Type, "open_allowed"), want: func() *Config {
 			c := createDefaultConfig()
 			c.NetAddr.Endpoint = "0.0.0.0:8088"

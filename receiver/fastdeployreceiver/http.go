@@ -1,8 +1,6 @@
 package fastdeployreceiver
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -18,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/replay"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/signature"
 )
 
@@ -80,6 +80,17 @@ func (r *fastdeployReceiver) handler() http.Handler {
 	return mux
 }
 
+// routeOf is the self-metrics' path label: one of the paths served, or
+// "other". Raw paths of unknown requests would let any client create
+// series (and put whatever it wrote in a URL, tokens included, into them).
+func routeOf(path string) string {
+	switch path {
+	case pathEvents, pathAnsible, pathHealth, pathCompatSteps, pathCompatFinish, pathCompatEvents:
+		return path
+	}
+	return "other"
+}
+
 func (r *fastdeployReceiver) handleHealth(w http.ResponseWriter, req *http.Request) {
 	status := http.StatusOK
 	body := map[string]string{"status": "ok"}
@@ -108,6 +119,7 @@ type replyFunc func(in input, x *txn) any
 func (r *fastdeployReceiver) ingest(method string, decode decodeFunc, reply replyFunc, selfAuth ...bool) http.HandlerFunc {
 	signs := r.cfg.Secret != "" && len(selfAuth) == 0
 	return func(w http.ResponseWriter, req *http.Request) {
+		markIngested := func() {}
 		if req.Method != method {
 			w.Header().Set("Allow", method)
 			r.fail(w, req, &requestError{status: http.StatusMethodNotAllowed, msg: "use " + method, index: -1})
@@ -119,58 +131,95 @@ func (r *fastdeployReceiver) ingest(method string, decode decodeFunc, reply repl
 				return
 			}
 		}
-		// A missing, malformed or stale signature is refused before the
-		// body is read: unauthenticated clients cannot make us buffer it.
+		// Credentials carried in headers are checked before the body is
+		// read: unauthenticated clients cannot make us buffer it. A
+		// missing, malformed or stale signature (or a v1 one on a request
+		// whose routing v1 does not cover) is refused here; the MAC needs
+		// the body. fastdeploy's JWT is checked whole.
 		if signs {
-			if err := signature.Precheck(req.Header.Get(signature.Header), r.now(), r.cfg.SignatureTolerance); err != nil {
+			if err := r.verifier.Precheck(req.Header.Get(signature.Header), signature.RequestOf(req, nil), r.now()); err != nil {
 				r.fail(w, req, &requestError{status: http.StatusUnauthorized, reason: "unauthorized", msg: err.Error(), field: signature.Header, index: -1})
 				return
 			}
 		}
-		body, err := io.ReadAll(req.Body)
-		if err != nil {
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				r.fail(w, req, &requestError{status: http.StatusRequestEntityTooLarge, reason: "too_large",
-					msg: fmt.Sprintf("body larger than max_request_body_size (%d bytes)", tooLarge.Limit), index: -1})
+		if len(selfAuth) > 0 {
+			if _, rerr := r.deploymentFromToken(req); rerr != nil {
+				r.fail(w, req, rerr)
 				return
 			}
-			var netErr net.Error
-			if errors.As(err, &netErr) && netErr.Timeout() {
-				r.fail(w, req, &requestError{status: http.StatusRequestTimeout, reason: "malformed", msg: "body not received within read_timeout", index: -1})
-				return
+		}
+		var body []byte
+		if method != http.MethodPut { // PUT carries nothing we read
+			// Until its MAC is verified, a body counts against
+			// max_unauthenticated_buffer, shared by all requests.
+			var unverified *budgetReader
+			reader := io.Reader(req.Body)
+			if signs {
+				unverified = &budgetReader{r: req.Body, held: &r.unauthenticated, max: r.cfg.MaxUnauthenticatedBuffer}
+				defer unverified.release()
+				reader = unverified
 			}
-			r.fail(w, req, &requestError{status: http.StatusBadRequest, reason: "malformed", msg: "cannot read body", index: -1})
-			return
-		}
-		// The slot is taken only once the body is in: clients that send
-		// slowly are bounded by read_timeout, not by starving the others.
-		select {
-		case r.slots <- struct{}{}:
-			defer func() { <-r.slots }()
-		default:
-			// Overloaded: say so now rather than queue; the client retries.
-			w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter/time.Second)))
-			r.fail(w, req, &requestError{status: http.StatusTooManyRequests, reason: "overloaded",
-				msg: "too many requests in flight; retry later", index: -1})
-			return
-		}
-		replayKey := ""
-		if signs {
-			ts, err := signature.Verify([]byte(r.cfg.Secret), req.Header.Get(signature.Header), body, r.now(), r.cfg.SignatureTolerance)
+			var err error
+			body, err = io.ReadAll(reader)
 			if err != nil {
-				r.fail(w, req, &requestError{status: http.StatusUnauthorized, reason: "unauthorized", msg: err.Error(), field: signature.Header, index: -1})
+				r.failRead(w, req, err)
 				return
 			}
-			// A signed request already ingested, sent again within the
-			// tolerance: an honest retry or a replay. Either way it is
-			// acknowledged and adds nothing. The key is what the MAC
-			// covers, so padding or reordering the header does not help.
-			sum := sha256.Sum256(body)
-			replayKey = req.URL.Path + " " + ts + " " + hex.EncodeToString(sum[:])
-			if r.replays.seen(replayKey) {
-				r.tel.FastdeployReceiverEventsDuplicate.Add(req.Context(), 1)
-				r.respond(w, req, http.StatusOK, map[string]any{"accepted": 0, "duplicates": 0, "replay": true})
+			// The slot is taken only once the body is in: clients that send
+			// slowly are bounded by read_timeout, not by starving the others.
+			select {
+			case r.slots <- struct{}{}:
+				defer func() { <-r.slots }()
+			default:
+				// Overloaded: say so now rather than queue; the client retries.
+				w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter/time.Second)))
+				r.fail(w, req, &requestError{status: http.StatusTooManyRequests, reason: "overloaded",
+					msg: "too many requests in flight; retry later", index: -1})
+				return
+			}
+			if signs {
+				verified, err := r.verifier.Verify(req.Header.Get(signature.Header), signature.RequestOf(req, body), r.now())
+				if err != nil {
+					r.fail(w, req, &requestError{status: http.StatusUnauthorized, reason: "unauthorized", msg: err.Error(), field: signature.Header, index: -1})
+					return
+				}
+				unverified.release()
+				// The same signed request again within the tolerance (an
+				// honest retry or a replay) is ingested at most once: the
+				// first copy reserves its key before anything is ingested,
+				// commits it once the pipeline took the data and releases it
+				// when the request fails, so that a retry is ingested then.
+				// The key is what the MAC covers: padding or reordering the
+				// header does not make a new request.
+				switch r.replays.Reserve(verified.Key) {
+				case replay.Done:
+					r.tel.FastdeployReceiverEventsDuplicate.Add(req.Context(), 1)
+					r.respond(w, req, http.StatusOK, map[string]any{"accepted": 0, "duplicates": 0, "replay": true})
+					return
+				case replay.InProgress:
+					w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter/time.Second)))
+					r.fail(w, req, &requestError{status: http.StatusTooManyRequests, reason: "in_progress",
+						msg: "the same signed request is being ingested now; retry later", field: signature.Header, index: -1})
+					return
+				}
+				ingested := false
+				defer func() {
+					if ingested {
+						r.replays.Commit(verified.Key)
+					} else {
+						r.replays.Release(verified.Key)
+					}
+				}()
+				markIngested = func() { ingested = true }
+			}
+		} else {
+			select {
+			case r.slots <- struct{}{}:
+				defer func() { <-r.slots }()
+			default:
+				w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter/time.Second)))
+				r.fail(w, req, &requestError{status: http.StatusTooManyRequests, reason: "overloaded",
+					msg: "too many requests in flight; retry later", index: -1})
 				return
 			}
 		}
@@ -197,9 +246,7 @@ func (r *fastdeployReceiver) ingest(method string, decode decodeFunc, reply repl
 			r.refused(w, req, err, x.accepted)
 			return
 		}
-		if replayKey != "" {
-			r.replays.add(replayKey)
-		}
+		markIngested()
 		if err := x.commit(req.Context()); err != nil {
 			// The data is in the pipeline; only a restart could lose the
 			// in-flight state, so the request still succeeded.
@@ -214,6 +261,57 @@ func (r *fastdeployReceiver) ingest(method string, decode decodeFunc, reply repl
 		}
 		r.respond(w, req, http.StatusOK, map[string]int{"accepted": x.accepted, "duplicates": x.duplicates})
 	}
+}
+
+// failRead answers a body that could not be read.
+func (r *fastdeployReceiver) failRead(w http.ResponseWriter, req *http.Request, err error) {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		r.fail(w, req, &requestError{status: http.StatusRequestEntityTooLarge, reason: "too_large",
+			msg: fmt.Sprintf("body larger than max_request_body_size (%d bytes)", tooLarge.Limit), index: -1})
+		return
+	}
+	if errors.Is(err, errUnauthenticatedBuffer) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter/time.Second)))
+		r.fail(w, req, &requestError{status: http.StatusTooManyRequests, reason: "overloaded",
+			msg: fmt.Sprintf("bodies not yet authenticated exceed max_unauthenticated_buffer (%d bytes); retry later", r.cfg.MaxUnauthenticatedBuffer), index: -1})
+		return
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		r.fail(w, req, &requestError{status: http.StatusRequestTimeout, reason: "malformed", msg: "body not received within read_timeout", index: -1})
+		return
+	}
+	r.fail(w, req, &requestError{status: http.StatusBadRequest, reason: "malformed", msg: "cannot read body", index: -1})
+}
+
+var errUnauthenticatedBuffer = errors.New("max_unauthenticated_buffer reached")
+
+// budgetReader counts the bytes it reads against a budget shared by all
+// requests, until release.
+type budgetReader struct {
+	r    io.Reader
+	held *atomic.Int64
+	max  int64
+	mine int64
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 {
+		if b.held.Add(int64(n)) > b.max {
+			b.held.Add(-int64(n))
+			return 0, errUnauthenticatedBuffer
+		}
+		b.mine += int64(n)
+	}
+	return n, err
+}
+
+// release returns what was counted; safe to call more than once.
+func (b *budgetReader) release() {
+	b.held.Add(-b.mine)
+	b.mine = 0
 }
 
 func checkContentType(ct string) *requestError {
@@ -350,7 +448,7 @@ func (r *fastdeployReceiver) respondError(w http.ResponseWriter, req *http.Reque
 
 func (r *fastdeployReceiver) respond(w http.ResponseWriter, req *http.Request, status int, body any) {
 	r.tel.FastdeployReceiverRequests.Add(req.Context(), 1, metric.WithAttributeSet(attribute.NewSet(
-		attribute.String("path", req.URL.Path), attribute.Int("status_code", status))))
+		attribute.String("path", routeOf(req.URL.Path)), attribute.Int("status_code", status))))
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(body)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,11 +21,18 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
-	"github.com/fastdeploy/otelcol-fastdeploy/internal/boundedset"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/connlimit"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/fastdeployapi"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/replay"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/signature"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/upstreamproxy"
 	"github.com/fastdeploy/otelcol-fastdeploy/receiver/fastdeployreceiver/internal/metadata"
 )
+
+// maxRememberedSignatures bounds the replay cache. A signature older than
+// signature_tolerance is refused anyway, so the cache only has to cover the
+// requests of one tolerance window.
+const maxRememberedSignatures = 65536
 
 type fastdeployReceiver struct {
 	cfg     *Config
@@ -32,7 +41,12 @@ type fastdeployReceiver struct {
 	logs    consumer.Logs
 	tracker *tracker
 	// replays remembers signed requests already ingested.
-	replays *replayCache
+	replays *replay.Cache
+	// verifier checks X-Fastdeploy-Signature when secret is set.
+	verifier signature.Verifier
+	// unauthenticated is the body bytes held by requests whose MAC is
+	// not verified yet (max_unauthenticated_buffer).
+	unauthenticated atomic.Int64
 	// slots bounds the requests handled at once.
 	slots chan struct{}
 	// ansibleDecoder pools fastjson parsers across requests, also used to
@@ -81,7 +95,11 @@ func newReceiver(set receiver.Settings, cfg *Config, onClose func()) (*fastdeplo
 		now:      time.Now,
 		onClose:  onClose,
 		slots:    make(chan struct{}, max(cfg.MaxConcurrentRequests, 1)),
-		replays:  &replayCache{set: boundedset.NewSet[string](maxRememberedSignatures)},
+		replays:  replay.New(maxRememberedSignatures),
+		verifier: signature.Verifier{Secret: []byte(cfg.Secret), Tolerance: cfg.SignatureTolerance},
+	}
+	if cfg.RefuseV1Signatures {
+		r.verifier.V1 = signature.V1Refused
 	}
 	r.tel, err = metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
@@ -156,10 +174,14 @@ func (r *fastdeployReceiver) start(ctx context.Context, host component.Host) err
 		_ = ln.Close()
 		return fmt.Errorf("create server: %w", err)
 	}
-	limiter := newConnLimiter(r.cfg.MaxConnections, func() {
-		r.tel.FastdeployReceiverConnectionsRefused.Add(context.Background(), 1)
-	})
-	r.server.ConnState = limiter.connState(r.server.ConnState)
+	closed := func() { r.tel.FastdeployReceiverConnectionsRefused.Add(context.Background(), 1) }
+	limiter := connlimit.New(r.cfg.MaxConnections, func(bool) { closed() }, closed)
+	r.server.ConnState = limiter.Hook(r.server.ConnState)
+	// The HTTP server logs each failed TLS handshake; a flood of them
+	// would be a flood of log lines. They are counted instead.
+	r.server.ErrorLog = log.New(&serverLog{logger: r.set.Logger, handshakeFailed: func() {
+		r.tel.FastdeployReceiverTLSHandshakeErrors.Add(context.Background(), 1)
+	}}, "", 0)
 	r.serveDone = make(chan struct{})
 	go func() {
 		defer close(r.serveDone)
@@ -260,4 +282,22 @@ func (r *fastdeployReceiver) deliver(ctx context.Context, x *txn) error {
 		}
 	}
 	return nil
+}
+
+// serverLog receives the HTTP server's own error lines: TLS handshake
+// failures are counted, anything else goes to the collector's log at
+// debug level (the server's lines can quote what clients sent).
+type serverLog struct {
+	logger          *zap.Logger
+	handshakeFailed func()
+}
+
+func (l *serverLog) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	if strings.Contains(line, "TLS handshake error") {
+		l.handshakeFailed()
+		return len(p), nil
+	}
+	l.logger.Debug("http server", zap.String("error", line))
+	return len(p), nil
 }

@@ -1,7 +1,6 @@
 package fastdeployreceiver
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployevent"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/jsonkeys"
 )
 
 // The one gate between decoding and the tracker. Every input, whatever
@@ -72,7 +72,8 @@ func firstError(errs ...*requestError) *requestError {
 // uniqueKeys refuses an item with a key twice in one object: encoding/json
 // would keep the last silently, fastjson the first.
 func uniqueKeys(v *fastjson.Value, line, index int) *requestError {
-	if key := duplicateKey(v, ""); key != "" {
+	// Linear in the body: a megabyte of keys must not cost seconds.
+	if key := jsonkeys.Duplicate(v); key != "" {
 		return malformed(line, index, key, "key appears twice in one object")
 	}
 	return nil
@@ -238,39 +239,6 @@ const (
 
 func outsideWindow(t, now time.Time) bool {
 	return t.Before(now.Add(-maxEventAge)) || t.After(now.Add(maxFutureSkew))
-}
-
-// duplicateKey returns the dotted path of the first key that appears twice
-// in one object of v, or "". encoding/json would keep the last silently.
-func duplicateKey(v *fastjson.Value, prefix string) string {
-	switch v.Type() {
-	case fastjson.TypeObject:
-		obj, _ := v.Object()
-		var keys [][]byte
-		found := ""
-		obj.Visit(func(k []byte, child *fastjson.Value) {
-			if found != "" {
-				return
-			}
-			for _, seen := range keys {
-				if bytes.Equal(seen, k) {
-					found = prefix + string(k)
-					return
-				}
-			}
-			keys = append(keys, k)
-			found = duplicateKey(child, prefix+string(k)+".")
-		})
-		return found
-	case fastjson.TypeArray:
-		arr, _ := v.Array()
-		for _, e := range arr {
-			if d := duplicateKey(e, prefix); d != "" {
-				return d
-			}
-		}
-	}
-	return ""
 }
 
 func stepTime(s *deployevent.Step, started bool) *time.Time {

@@ -56,7 +56,7 @@ const (
 	backendEnvironment = "production"
 	failedDeployment   = "e2e-backends-1"
 	restoreDeployment  = "e2e-backends-2"
-	signingSecret      = "e2e-signing-secret-not-real"
+	signingSecret      = "e2e-signing-secret-not-real-0123456789"
 )
 
 // TestForwardingToJaegerAndPrometheus runs config/production.yaml (TLS,
@@ -234,16 +234,16 @@ func TestForwardingToJaegerAndPrometheus(t *testing.T) {
 	// 5. The collector's own logs hold no secret, signature or token. A
 	// request signed correctly (422, not 401: the signature was checked)
 	// that also carries a bearer token gives the test a MAC and a token
-	// to look for; the deployer's MACs are unknown here, so no "v1=" at
+	// to look for; the deployer's MACs are unknown here, so no "v1=" or "v2=" at
 	// all. Stopping the collector first makes its output complete.
 	body := fmt.Sprintf(`{"type":"e2e.unknown","time":%q,"deployment":{"id":"e2e-logs","service":%q}}`,
 		time.Now().UTC().Format(time.RFC3339), backendService)
-	signed := signature.Sign([]byte(signingSecret), time.Now(), []byte(body))
 	bearerToken := "e2e-bearer-token-not-real-0123456789"
 	req, err := http.NewRequest(http.MethodPost, receiverURL+"/v1/deployments/events", strings.NewReader(body))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(signature.Header, signed)
+	signature.SignHTTP([]byte(signingSecret), time.Now(), req, []byte(body))
+	signed := req.Header.Get(signature.Header)
 	req.Header.Set("Authorization", "Bearer "+bearerToken)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cert.clientTLS(t)}}
 	resp, err := client.Do(req)
@@ -253,11 +253,12 @@ func TestForwardingToJaegerAndPrometheus(t *testing.T) {
 	proc.Stop(t)
 	logs := proc.Output()
 	require.Contains(t, logs, "fastdeploy receiver listening", "the collector's output was captured")
-	_, mac, _ := strings.Cut(signed, "v1=")
+	_, mac, _ := strings.Cut(signed, "v2=")
 	for what, value := range map[string]string{"the signing secret": signingSecret, "a signature's MAC": mac, "a bearer token": bearerToken} {
 		assert.NotContains(t, logs, value, "%s in the collector's own logs", what)
 	}
 	assert.NotContains(t, logs, "v1=", "a signature in the collector's own logs")
+	assert.NotContains(t, logs, "v2=", "a signature in the collector's own logs")
 	t.Logf("whole run %s", time.Since(started).Round(time.Millisecond))
 }
 

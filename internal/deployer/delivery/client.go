@@ -248,10 +248,8 @@ func (c *Client) attempt(ctx context.Context, req *Request) (time.Duration, erro
 		hr.Header.Set(k, v)
 	}
 	if len(c.cfg.Secret) > 0 {
-		// v2 signs the routing headers set above too, so sign last. The v1
-		// MAC is for receivers older than v2 and is ignored by newer ones.
+		// v2 signs the routing headers set above too, so sign last.
 		signature.SignHTTP(c.cfg.Secret, c.cfg.now(), hr, body)
-		hr.Header.Set(signature.Header, signature.WithV1(hr.Header.Get(signature.Header), c.cfg.Secret, body))
 	}
 	resp, err := c.cfg.HTTPClient.Do(hr)
 	if err != nil {

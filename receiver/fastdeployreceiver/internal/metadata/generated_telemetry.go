@@ -35,6 +35,7 @@ type TelemetryBuilder struct {
 	FastdeployReceiverRequests           metric.Int64Counter
 	FastdeployReceiverSpansTimedOut      metric.Int64Counter
 	FastdeployReceiverStreamEvents       metric.Int64Counter
+	FastdeployReceiverTLSHandshakeErrors metric.Int64Counter
 	FastdeployReceiverUpstreamRequests   metric.Int64Counter
 }
 
@@ -94,7 +95,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.FastdeployReceiverConnectionsRefused, err = builder.meter.Int64Counter(
 		"otelcol_fastdeploy_receiver_connections_refused",
-		metric.WithDescription("Connections closed on accept because max_connections were open. [Alpha]"),
+		metric.WithDescription("Connections closed to stay within max_connections - the longest-waiting one of the source holding the most, or a new one when every slot serves a request. [Alpha]"),
 		metric.WithUnit("{connection}"),
 	)
 	errs = errors.Join(errs, err)
@@ -132,6 +133,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_fastdeploy_receiver_stream_events",
 		metric.WithDescription("Domain events of fastdeploy's stream (fastdeploy.api), by outcome; refused ones are lost, the stream has no replay. [Alpha]"),
 		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.FastdeployReceiverTLSHandshakeErrors, err = builder.meter.Int64Counter(
+		"otelcol_fastdeploy_receiver_tls_handshake_errors",
+		metric.WithDescription("TLS handshakes that failed (counted, not logged one by one). [Alpha]"),
+		metric.WithUnit("{handshake}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.FastdeployReceiverUpstreamRequests, err = builder.meter.Int64Counter(

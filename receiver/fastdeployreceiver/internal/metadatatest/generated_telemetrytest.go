@@ -24,7 +24,7 @@ func NewSettings(tt *componenttest.Telemetry) receiver.Settings {
 func AssertEqualFastdeployReceiverConnectionsRefused(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_fastdeploy_receiver_connections_refused",
-		Description: "Connections closed on accept because max_connections were open. [Alpha]",
+		Description: "Connections closed to stay within max_connections - the longest-waiting one of the source holding the most, or a new one when every slot serves a request. [Alpha]",
 		Unit:        "{connection}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -127,6 +127,22 @@ func AssertEqualFastdeployReceiverStreamEvents(t *testing.T, tt *componenttest.T
 		},
 	}
 	got, err := tt.GetMetric("otelcol_fastdeploy_receiver_stream_events")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualFastdeployReceiverTLSHandshakeErrors(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_fastdeploy_receiver_tls_handshake_errors",
+		Description: "TLS handshakes that failed (counted, not logged one by one). [Alpha]",
+		Unit:        "{handshake}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_fastdeploy_receiver_tls_handshake_errors")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

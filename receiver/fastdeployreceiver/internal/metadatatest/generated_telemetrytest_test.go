@@ -30,6 +30,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.FastdeployReceiverRequests.Add(context.Background(), 1)
 	tb.FastdeployReceiverSpansTimedOut.Add(context.Background(), 1)
 	tb.FastdeployReceiverStreamEvents.Add(context.Background(), 1)
+	tb.FastdeployReceiverTLSHandshakeErrors.Add(context.Background(), 1)
 	tb.FastdeployReceiverUpstreamRequests.Add(context.Background(), 1)
 	AssertEqualFastdeployReceiverConnectionsRefused(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -50,6 +51,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualFastdeployReceiverStreamEvents(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualFastdeployReceiverTLSHandshakeErrors(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualFastdeployReceiverUpstreamRequests(t, testTel,
