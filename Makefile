@@ -122,10 +122,11 @@ fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$${FUZZTIME_SHORT:-20000x} FUZZMINIMIZETIME=500x
 
 # The load and fault tests at length: minutes of load from 1, 8 and 64
-# senders, two minutes of overload, a 60 s backend outage, five crashes.
+# senders, two minutes of overload, a 60 s backend outage, five crashes,
+# and the adversarial suite (issue 17) at full size.
 soak: collector
 	FASTDEPLOY_SOAK=1 FASTDEPLOY_COLLECTOR=$(CURDIR)/$(COLLECTOR) \
-		$(GO) test $(GOTEST_FLAGS) -tags e2e -timeout 30m -v -run 'TestLoad|TestOverload|TestExporterOutage|TestCrashRestart|TestSlowClients' ./test/e2e/...
+		$(GO) test $(GOTEST_FLAGS) -tags e2e -timeout 30m -v -run 'TestLoad|TestOverload|TestExporterOutage|TestCrashRestart|TestSlowClients|TestAttack' ./test/e2e/...
 
 # --- Running the collector as a service (docs/operations.md) ---------------
 # make install [PREFIX=/usr/local] [DESTDIR=staging root]: the binary,
