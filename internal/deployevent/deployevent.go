@@ -139,6 +139,13 @@ func (e *Event) Validate() error {
 	if e.Deployment.Service == "" {
 		return &FieldError{Field: "deployment.service", Reason: "required"}
 	}
+	// Service and environment become metric labels: the same bound as ids.
+	if len(e.Deployment.Service) > MaxIDLength {
+		return &FieldError{Field: "deployment.service", Reason: "longer than 256 bytes"}
+	}
+	if len(e.Deployment.Environment) > MaxIDLength {
+		return &FieldError{Field: "deployment.environment", Reason: "longer than 256 bytes"}
+	}
 	if len(e.ID) > MaxIDLength {
 		return &FieldError{Field: "id", Reason: "longer than 256 bytes"}
 	}

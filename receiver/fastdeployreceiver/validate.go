@@ -117,7 +117,8 @@ func (in *ansibleInput) validate(now time.Time) *requestError {
 			msg: "name the deployment with the " + headerDeployment + " header or a traceparent header", field: headerDeployment, index: -1}
 	}
 	header := itemAt{index: -1}
-	if rerr := firstError(checkLength(header, headerDeployment, t.deployment), checkLength(header, headerStep, t.step)); rerr != nil {
+	if rerr := firstError(checkLength(header, headerDeployment, t.deployment), checkLength(header, headerStep, t.step),
+		checkLength(header, headerService, t.service)); rerr != nil {
 		return rerr
 	}
 	for i := range in.batch.tasks {

@@ -106,6 +106,14 @@ func TestEveryEndpointRefusesByTheSameRules(t *testing.T) {
 		{rule: "name length", endpoint: "steps", to: steps, bad: step(long, now), ok: step(within, now), status: 422, field: "name"},
 		{rule: "name length", endpoint: "domain step", to: domain, bad: domainStep("5", long, now), ok: domainStep("5", within, now), status: 422, field: "name"},
 
+		// A service or environment longer than 256 bytes: they become metric labels.
+		{rule: "label length", endpoint: "events", to: events, bad: strings.Replace(lifecycle("7", now, "s"), `"service":"api"`, `"service":"`+long+`"`, 1),
+			ok: strings.Replace(lifecycle("7", now, "s"), `"service":"api"`, `"service":"`+within+`"`, 1), status: 422, field: "deployment.service"},
+		{rule: "label length", endpoint: "events", to: events, bad: strings.Replace(lifecycle("7", now, "s"), `"service":"api"`, `"service":"api","environment":"`+long+`"`, 1),
+			ok: strings.Replace(lifecycle("7", now, "s"), `"service":"api"`, `"service":"api","environment":"`+within+`"`, 1), status: 422, field: "deployment.environment"},
+		{rule: "label length", endpoint: "json_cb", to: headers(jsonCB, headerService, within), badTo: ptr(headers(jsonCB, headerService, long)),
+			bad: task("t", nowNaive), ok: task("t", nowNaive), status: 422, field: headerService},
+
 		// A key twice in one object.
 		{rule: "duplicate key", endpoint: "events", to: events, bad: strings.Replace(lifecycle("7", now, "s"), `"position":0`, `"position":0,"position":1`, 1), ok: lifecycle("7", now, "s"), status: 400, field: "step.position"},
 		{rule: "duplicate key", endpoint: "json_cb", to: jsonCB, bad: strings.Replace(task("t", nowNaive), `"name":"t"`, `"name":"t","name":"u"`, 1), ok: task("t", nowNaive), status: 400, field: "name"},
