@@ -133,6 +133,9 @@ soak: collector
 # config/production.yaml as $(SYSCONFDIR)/otelcol-fastdeploy/config.yaml,
 # an environment file for settings and secrets, and the hardened systemd
 # unit. An existing config or environment file is kept, never overwritten.
+# It installs the binary `make build` made and never builds: under sudo,
+# PATH has no Go and the build would run as root in your tree. So:
+#   make build && sudo make install && sudo make install-secret
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SYSCONFDIR ?= /etc
@@ -140,9 +143,10 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 NFPM_VERSION := v2.45.2
 PACKAGE_VERSION ?= 0.1.0
 
-.PHONY: install install-test package
+.PHONY: install install-secret install-test package
 
-install: collector
+install:
+	@test -x $(COLLECTOR) || { echo "make install: $(COLLECTOR) is not built; run 'make build' (as yourself, not root) first" >&2; exit 1; }
 	install -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/otelcol-fastdeploy
 	install -d -m 0700 $(DESTDIR)$(SYSCONFDIR)/otelcol-fastdeploy/tls
 	install -m 0755 $(COLLECTOR) $(DESTDIR)$(BINDIR)/otelcol-fastdeploy
@@ -151,9 +155,14 @@ install: collector
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' packaging/systemd/otelcol-fastdeploy.service \
 		> $(DESTDIR)$(UNITDIR)/otelcol-fastdeploy.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/otelcol-fastdeploy.service
-	@echo "installed; next: set FASTDEPLOY_SECRET in $(SYSCONFDIR)/otelcol-fastdeploy/otelcol-fastdeploy.env," \
+	@echo "installed; next: make install-secret (writes FASTDEPLOY_SECRET into $(SYSCONFDIR)/otelcol-fastdeploy/otelcol-fastdeploy.env)," \
 		"put tls.crt and tls.key in $(SYSCONFDIR)/otelcol-fastdeploy/tls/, then" \
 		"systemctl daemon-reload && systemctl enable --now otelcol-fastdeploy"
+
+# Generates the request-signing secret into the installed environment file
+# (kept when one is set already; scripts/install-secret.sh --force replaces it).
+install-secret:
+	@scripts/install-secret.sh $(DESTDIR)$(SYSCONFDIR)/otelcol-fastdeploy/otelcol-fastdeploy.env
 
 # Installs into a scratch DESTDIR, checks what landed, validates the
 # installed config with the installed binary and runs systemd-analyze

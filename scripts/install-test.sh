@@ -37,6 +37,24 @@ echo "# edited" >>"$root/etc/otelcol-fastdeploy/config.yaml"
 install_into
 tail -1 "$root/etc/otelcol-fastdeploy/config.yaml" | grep -qx '# edited' || fail "a second install overwrote the edited config.yaml"
 
+# make install-secret writes a generated value (not a command) into the
+# environment file, keeps its mode, and keeps a set secret.
+env="$root/etc/otelcol-fastdeploy/otelcol-fastdeploy.env"
+make --no-print-directory install-secret DESTDIR="$root" >/dev/null || fail "make install-secret failed"
+grep -Eq '^FASTDEPLOY_SECRET=[0-9a-f]{64}$' "$env" || fail "install-secret did not write a 64-hex-digit FASTDEPLOY_SECRET"
+[[ $(stat -c '%a' "$env") == 600 ]] || fail "install-secret changed the environment file's mode"
+first=$(grep '^FASTDEPLOY_SECRET=' "$env")
+make --no-print-directory install-secret DESTDIR="$root" >/dev/null
+[[ $(grep '^FASTDEPLOY_SECRET=' "$env") == "$first" ]] || fail "a second install-secret replaced a set secret"
+
+# make install never builds: with the binary's sources newer than the
+# binary and no Go on PATH (as under sudo), it still installs what is there.
+make --no-print-directory -n install DESTDIR="$root" PREFIX=/usr | grep -Eq '(^| )go (build|tool)|builder' \
+	&& fail "make install would build the collector"
+PATH=/usr/bin:/bin make --no-print-directory install DESTDIR="$root/nogo" PREFIX=/usr >"$root.log" 2>&1 \
+	|| { cat "$root.log" >&2; fail "make install without Go on PATH failed"; }
+cmp -s bin/otelcol-fastdeploy "$root/nogo/usr/bin/otelcol-fastdeploy" || fail "make install did not install bin/otelcol-fastdeploy as built"
+
 FASTDEPLOY_SECRET=validate-only-not-a-real-secret-0123 "$root/usr/bin/otelcol-fastdeploy" validate \
 	--config "$root/etc/otelcol-fastdeploy/config.yaml" || fail "the installed config does not validate"
 
