@@ -71,6 +71,13 @@ type Config struct {
 	// Storage names a storage extension (file_storage) that in-flight
 	// deployments and delivery ids are written through to, so a restarted
 	// collector still completes them.
+	// LoadBalanced is set when several collectors share deployments
+	// behind a load balancer (config/haproxy/haproxy.cfg). A collector then
+	// closes as timed out only the deployments whose deployment.started it
+	// accepted and that it heard of since it started; the state a
+	// deployment left on a collector it moved away from is dropped at the
+	// timeout, so no deployment gets a second root span.
+	LoadBalanced bool `mapstructure:"load_balanced"`
 	Storage *component.ID `mapstructure:"storage"`
 	// FastdeployJWTSecret turns on fastdeploy's own endpoints (POST /steps/,
 	// PUT /deployments/finish/), whose deployment tokens it verifies.

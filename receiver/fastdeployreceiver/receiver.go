@@ -101,6 +101,7 @@ func newReceiver(set receiver.Settings, cfg *Config, onClose func()) (*fastdeplo
 	if cfg.RefuseV1Signatures {
 		r.verifier.V1 = signature.V1Refused
 	}
+	r.tracker.loadBalanced = cfg.LoadBalanced
 	r.tel, err = metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, fmt.Errorf("create telemetry: %w", err)
@@ -127,6 +128,7 @@ func (r *fastdeployReceiver) Start(ctx context.Context, host component.Host) err
 }
 
 func (r *fastdeployReceiver) start(ctx context.Context, host component.Host) error {
+	r.tracker.since = r.now()
 	if r.cfg.Storage != nil {
 		ext, ok := host.GetExtensions()[*r.cfg.Storage]
 		if !ok {
@@ -248,8 +250,19 @@ func (r *fastdeployReceiver) sweepLoop(ctx context.Context) {
 func (r *fastdeployReceiver) sweepOnce(ctx context.Context) {
 	x := r.tracker.sweep(r.now())
 	x.release()
+	if x.abandoned > 0 {
+		r.set.Logger.Info("dropping the timed-out state of deployments this collector does not own (load_balanced): they moved to another collector, or were restored and not heard of since",
+			zap.Int("deployments", x.abandoned))
+	}
 	if x.out.empty() {
-		x.discard()
+		if len(x.deployments)+len(x.steps) == 0 {
+			x.discard()
+			return
+		}
+		// Only state dropped, nothing to send.
+		if err := x.commit(ctx); err != nil {
+			r.set.Logger.Warn("dropped state was not persisted", zap.Error(err))
+		}
 		return
 	}
 	if err := r.deliver(ctx, x); err != nil {

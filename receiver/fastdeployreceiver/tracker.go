@@ -43,6 +43,20 @@ type tracker struct {
 	delivered   *boundedset.Set[string]
 	version     string
 	persist     *persister // nil without a storage extension
+	// loadBalanced: deployments may move between collectors (config
+	// load_balanced). Only a deployment this collector owns is closed as
+	// timed out; the state a moved deployment left is dropped instead, or
+	// two collectors would each send its root span.
+	loadBalanced bool
+	// since is when this collector started: state restored from storage
+	// and not heard of since may have finished on another collector.
+	since time.Time
+}
+
+// owns tells whether this collector closes d when it times out: it
+// accepted d's deployment.started, and heard of d since it started.
+func (t *tracker) owns(d *deploymentState) bool {
+	return !t.loadBalanced || (d != nil && d.startSeen && !d.touched.Before(t.since))
 }
 
 type deploymentState struct {
@@ -159,6 +173,7 @@ type txn struct {
 	delivered   []string
 	duplicates  int
 	accepted    int
+	abandoned   int // deployments whose state a sweep dropped unsent (loadBalanced)
 }
 
 // Keys name what a request touches, for the locking rule.
@@ -291,6 +306,10 @@ func (t *tracker) sweep(now time.Time) *txn {
 		if !stale[k.deployment] || now.Sub(s.touched) < t.timeout {
 			continue
 		}
+		if !t.owns(t.deployments[k.deployment]) {
+			x.steps[k] = nil // its step.finished went to the collector that owns it
+			continue
+		}
 		d, _ := x.deployment(k.deployment, false)
 		if d == nil {
 			d = &deploymentState{info: deployevent.Deployment{ID: deployevent.ID(k.deployment)}, trace: deploytrace.DeploymentTraceID(k.deployment)}
@@ -304,6 +323,11 @@ func (t *tracker) sweep(now time.Time) *txn {
 	}
 	for id, base := range t.deployments {
 		if !stale[id] || now.Sub(base.touched) < t.timeout {
+			continue
+		}
+		if !t.owns(base) {
+			x.deployments[id] = nil
+			x.abandoned++
 			continue
 		}
 		d, _ := x.deployment(id, false)

@@ -41,6 +41,7 @@ receivers:
     endpoint: 127.0.0.1:{{receiver}}
     storage: file_storage
     fastdeploy_jwt_secret: {{jwt}}
+    load_balanced: true
 connectors:
   deploy_metrics:
     metrics_flush_interval: 300ms
