@@ -199,7 +199,7 @@ steps:
 	assert.Equal(t, ExitCancelled, r.code)
 	assert.Contains(t, r.stdout, "[2/2] after: cancelled (not run: the deployment was cancelled)")
 	assert.Contains(t, r.stdout, "at step [1/2] long")
-	assert.Contains(t, r.stdout, "long: cancelled by signal, killed by SIGTERM")
+	assert.Regexp(t, `long: cancelled by signal, killed by SIG(TERM|KILL)\n`, r.stdout)
 	assert.NotContains(t, r.stdout, "did not succeed")
 }
 

@@ -424,8 +424,9 @@ steps:
 	assert.Equal(t, "not run: the deployment was cancelled", res.Steps[2].Message)
 	assert.True(t, res.Steps[2].NotRun)
 	assert.Equal(t, "long", res.FailedStep().Name, "the step cancelled while it ran ended the deployment")
-	// SIGTERM from the cancellation ended the step's shell.
-	assert.Equal(t, "SIGTERM", res.Steps[1].Signal)
+	// The cancellation's SIGTERM ended the step's shell (or, on a machine
+	// too busy to handle it within the kill grace, its SIGKILL).
+	assert.Contains(t, []string{"SIGTERM", "SIGKILL"}, res.Steps[1].Signal)
 	assert.Nil(t, res.Steps[1].ExitCode)
 	for _, pid := range pids {
 		assert.Eventually(t, func() bool { return !pidAlive(pid) }, 2*time.Second, 10*time.Millisecond, "pid %d survived", pid)
