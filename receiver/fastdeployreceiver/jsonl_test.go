@@ -150,7 +150,7 @@ func TestRealAnsiblePlaybook(t *testing.T) {
 	if err != nil {
 		t.Skip("ansible-playbook not installed (Debian package ansible); make test installs it")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "-i", "inventory.ini", "site.yml", "-e", "workdir="+t.TempDir())
 	cmd.Dir = filepath.Join("testdata", "ansible")

@@ -132,7 +132,7 @@ func TestBundledCallbackRealRun(t *testing.T) {
 	}
 	env, err := Setup(CallbackBundled, t.TempDir(), nil)
 	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "-i", "testdata/callback/inventory.ini", "testdata/callback/playbook.yml")
 	cmd.Env = append(append(os.Environ(), "ANSIBLE_HOST_KEY_CHECKING=False", "ANSIBLE_LOCAL_TEMP="+t.TempDir()), env...)
