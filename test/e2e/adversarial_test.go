@@ -383,7 +383,10 @@ func TestAttack3UnauthenticatedMemory(t *testing.T) {
 		for status := range byStatus {
 			assert.Contains(t, []int{http.StatusUnauthorized, http.StatusServiceUnavailable, http.StatusTooManyRequests, 0}, status, "%s: refused, never ingested", key)
 		}
-		assert.Positive(t, byStatus[http.StatusUnauthorized], "%s: at least some answered 401", key)
+		// Some got past the buffer bound and were refused for their
+		// credentials: a 401, or (HTTP/1.1) a connection the server closed
+		// after answering 401 while the client was still sending the body.
+		assert.Positive(t, byStatus[http.StatusUnauthorized]+byStatus[0], "%s: at least some refused for their credentials, not only for the buffer bound", key)
 	}
 	assert.Less(t, peak, float64(attackLimitMiB+attackMarginMiB), "peak RSS within memory_limiter's limit plus the margin")
 }

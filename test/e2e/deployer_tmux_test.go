@@ -122,8 +122,8 @@ steps:
 	assertInOrder(t, lines,
 		"▸ [1/5] fetch", "  │ fetched release 7", "✔ [1/5] fetch: success",
 		"▸ [2/5] configure", "  │ ok:       [localhost] wait for the gate", "✔ [2/5] configure: success",
-		"▸ [3/5] build", "  │ compiled 12 files", "  │ ! warning: slow disk", "✔ [3/5] build: success",
-		"▸ [4/5] migrate", "  │ applying 0042", "  │ ! ERROR: relation orders already exists", "✘ [4/5] migrate: failure",
+		"▸ [3/5] build", "  │ ! warning: slow disk", "✔ [3/5] build: success",
+		"▸ [4/5] migrate", "  │ ! ERROR: relation orders already exists", "✘ [4/5] migrate: failure",
 		"– [5/5] switch traffic: skipped (not run: step migrate failed)",
 		"deployment tmux-1: failure in ",
 		"  migrate: exit code 3",
@@ -132,6 +132,15 @@ steps:
 		"    ERROR: relation orders already exists",
 		"  trace: http://127.0.0.1:16686/trace/",
 	)
+	// stdout and stderr are two pipes: their lines keep their order within
+	// each stream, not across them, but both sit inside the step's block.
+	block := func(start, end string) string {
+		_, b, _ := strings.Cut(scr, start+"\n")
+		b, _, _ = strings.Cut(b, end)
+		return b
+	}
+	assert.Contains(t, block("▸ [3/5] build", "✔ [3/5] build"), "  │ compiled 12 files\n", "build's stdout sits in its block")
+	assert.Contains(t, block("▸ [4/5] migrate", "✘ [4/5] migrate"), "  │ applying 0042\n", "migrate's stdout sits in its block")
 	assert.Regexp(t, `deployment tmux-1: failure in \S+ at step \[4/5\] migrate \(trace [0-9a-f]{32}\)`, scr)
 	assert.NotContains(t, scr, "\x1b", "no escape codes left on the screen")
 	assert.NotContains(t, scr, "TASK [localhost]", "the live line is gone once the step finished")
