@@ -77,8 +77,8 @@ type Config struct {
 	// accepted and that it heard of since it started; the state a
 	// deployment left on a collector it moved away from is dropped at the
 	// timeout, so no deployment gets a second root span.
-	LoadBalanced bool `mapstructure:"load_balanced"`
-	Storage *component.ID `mapstructure:"storage"`
+	LoadBalanced bool          `mapstructure:"load_balanced"`
+	Storage      *component.ID `mapstructure:"storage"`
 	// FastdeployJWTSecret turns on fastdeploy's own endpoints (POST /steps/,
 	// PUT /deployments/finish/), whose deployment tokens it verifies.
 	FastdeployJWTSecret configopaque.String `mapstructure:"fastdeploy_jwt_secret"`
