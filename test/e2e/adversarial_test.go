@@ -446,13 +446,21 @@ func TestAttack4DuplicateKeyCPU(t *testing.T) {
 		}
 		return b, status
 	}
-	small, smallStatus := best(40_000)
-	large, largeStatus := best(80_000)
-	ratio := float64(large) / float64(max(small, 10*time.Millisecond))
-	t.Logf("ITEM 4: CPU for 40k keys %s (status %d), for 80k keys (1 MiB) %s (status %d): ratio %.2f",
-		small, smallStatus, large, largeStatus, ratio)
-	assert.Equal(t, http.StatusOK, smallStatus)
-	assert.Equal(t, http.StatusOK, largeStatus)
-	assert.Less(t, large, 5*time.Second, "1 MiB of keys is cheap")
+	// Other processes on the machine can only make a measurement look
+	// worse (the collector's CPU also counts its GC and exporters), so the
+	// claim holds if one of three attempts shows it; the old quadratic
+	// check measured about 4× every time.
+	ratio := 1e9
+	for attempt := 0; attempt < 3 && ratio >= 3; attempt++ {
+		small, smallStatus := best(40_000)
+		large, largeStatus := best(80_000)
+		r := float64(large) / float64(max(small, 10*time.Millisecond))
+		t.Logf("ITEM 4: CPU for 40k keys %s (status %d), for 80k keys (1 MiB) %s (status %d): ratio %.2f",
+			small, smallStatus, large, largeStatus, r)
+		assert.Equal(t, http.StatusOK, smallStatus)
+		assert.Equal(t, http.StatusOK, largeStatus)
+		assert.Less(t, large, 5*time.Second, "1 MiB of keys is cheap")
+		ratio = min(ratio, r)
+	}
 	assert.Less(t, ratio, 3.0, "linear in the number of keys")
 }
