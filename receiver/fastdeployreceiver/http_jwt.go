@@ -22,18 +22,22 @@ var (
 	errTokenType      = errors.New("token is not a deployment token")
 )
 
+// deploymentClaims are the claims of a fastdeploy deployment JWT that
+// matter here.
+type deploymentClaims struct {
+	Type       string      `json:"type"`
+	Deployment json.Number `json:"deployment"`
+	Exp        json.Number `json:"exp"`
+}
+
 // verifyDeploymentToken checks a fastdeploy deployment JWT (HS256, claims
 // {"type": "deployment", "deployment": <int>, "exp": <unix seconds>}) and
 // returns the deployment id. A token without exp is refused: deployment
 // tokens are meant to expire.
 func verifyDeploymentToken(secret []byte, authorization string, now time.Time) (string, error) {
-	scheme, token, ok := strings.Cut(strings.TrimSpace(authorization), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return "", errTokenMissing
-	}
-	parts := strings.Split(strings.TrimSpace(token), ".")
-	if len(parts) != 3 {
-		return "", errTokenMalformed
+	parts, err := bearerTokenParts(authorization)
+	if err != nil {
+		return "", err
 	}
 	header, err := base64.RawURLEncoding.DecodeString(parts[0])
 	if err != nil {
@@ -57,26 +61,9 @@ func verifyDeploymentToken(secret []byte, authorization string, now time.Time) (
 	if !hmac.Equal(sig, mac.Sum(nil)) {
 		return "", errTokenSignature
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	claims, id, err := decodeDeploymentClaims(parts[1])
 	if err != nil {
-		return "", errTokenMalformed
-	}
-	var claims struct {
-		Type       string      `json:"type"`
-		Deployment json.Number `json:"deployment"`
-		Exp        json.Number `json:"exp"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	if dec.Decode(&claims) != nil {
-		return "", errTokenMalformed
-	}
-	if claims.Type != "deployment" {
-		return "", errTokenType
-	}
-	id, err := strconv.ParseInt(string(claims.Deployment), 10, 64)
-	if err != nil {
-		return "", errTokenType
+		return "", err
 	}
 	exp, err := claims.Exp.Float64()
 	if err != nil || claims.Exp == "" {
@@ -85,40 +72,53 @@ func verifyDeploymentToken(secret []byte, authorization string, now time.Time) (
 	if now.After(time.Unix(int64(exp), 0)) {
 		return "", errTokenExpired
 	}
-	return strconv.FormatInt(id, 10), nil
+	return id, nil
 }
 
 // deploymentTokenClaims reads the deployment id from a deployment JWT
 // without verifying it. Only for a call fastdeploy's own server has
 // already accepted, which verified the token.
 func deploymentTokenClaims(authorization string) (string, error) {
+	parts, err := bearerTokenParts(authorization)
+	if err != nil {
+		return "", err
+	}
+	_, id, err := decodeDeploymentClaims(parts[1])
+	return id, err
+}
+
+// bearerTokenParts splits "Bearer <jwt>" into the JWT's three parts.
+func bearerTokenParts(authorization string) ([]string, error) {
 	scheme, token, ok := strings.Cut(strings.TrimSpace(authorization), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return "", errTokenMissing
+		return nil, errTokenMissing
 	}
 	parts := strings.Split(strings.TrimSpace(token), ".")
 	if len(parts) != 3 {
-		return "", errTokenMalformed
+		return nil, errTokenMalformed
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	return parts, nil
+}
+
+// decodeDeploymentClaims decodes a JWT payload and returns its claims and
+// the deployment id in canonical decimal form.
+func decodeDeploymentClaims(encodedPayload string) (deploymentClaims, string, error) {
+	var claims deploymentClaims
+	payload, err := base64.RawURLEncoding.DecodeString(encodedPayload)
 	if err != nil {
-		return "", errTokenMalformed
-	}
-	var claims struct {
-		Type       string      `json:"type"`
-		Deployment json.Number `json:"deployment"`
+		return claims, "", errTokenMalformed
 	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	if dec.Decode(&claims) != nil {
-		return "", errTokenMalformed
+		return claims, "", errTokenMalformed
 	}
 	if claims.Type != "deployment" {
-		return "", errTokenType
+		return claims, "", errTokenType
 	}
 	id, err := strconv.ParseInt(string(claims.Deployment), 10, 64)
 	if err != nil {
-		return "", errTokenType
+		return claims, "", errTokenType
 	}
-	return strconv.FormatInt(id, 10), nil
+	return claims, strconv.FormatInt(id, 10), nil
 }
