@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/boundedset"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployevent"
 )
 
@@ -65,7 +66,7 @@ type engine struct {
 	restore       *seriesSet // {service, environment}
 	leadTime      *seriesSet // {service, environment}
 
-	dedup     *spanDedup
+	dedup     *boundedset.Set[spanKey]
 	inflight  map[string]inflight
 	finished  *idRing
 	histories map[labelKey]*restoreHistory
@@ -106,7 +107,7 @@ func newEngine(cfg *Config, now func() time.Time) (*engine, error) {
 		active:        newSeriesSet(metricActiveDeployments, m, nil, labelService, labelEnvironment),
 		restore:       newSeriesSet(metricTimeToRestore, m, hist(cfg.Histograms.TimeToRestoreBuckets), labelService, labelEnvironment),
 		leadTime:      newSeriesSet(metricLeadTime, m, hist(cfg.Histograms.LeadTimeBuckets), labelService, labelEnvironment),
-		dedup:         newSpanDedup(cfg.DeduplicationWindow),
+		dedup:         boundedset.NewSet[spanKey](cfg.DeduplicationWindow),
 		inflight:      make(map[string]inflight),
 		finished:      newIDRing(cfg.ActiveDeployments.MaxTracked),
 		histories:     make(map[labelKey]*restoreHistory),
@@ -195,7 +196,7 @@ func (e *engine) consumeTraces(td ptrace.Traces, c *counts) {
 				if class == spanIgnored {
 					continue
 				}
-				if e.dedup.seen(span.TraceID(), span.SpanID()) {
+				if e.seen(newSpanKey(span.TraceID(), span.SpanID())) {
 					c.duplicates++
 					continue
 				}
@@ -230,6 +231,16 @@ func (e *engine) consumeTraces(td ptrace.Traces, c *counts) {
 			}
 		}
 	}
+}
+
+// seen records the span and reports whether it was recorded already; the
+// slot it took is written with the next save.
+func (e *engine) seen(k spanKey) bool {
+	seen, slot := e.dedup.AddSlot(k)
+	if slot >= 0 && e.persist != nil {
+		e.persist.dedupSlots = append(e.persist.dedupSlots, slot)
+	}
+	return seen
 }
 
 func (e *engine) step(sa pcommon.Map, spanName, svc, status string, duration float64, ex *exemplar, nowNanos int64, start pcommon.Timestamp, c *counts) {

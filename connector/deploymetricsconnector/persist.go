@@ -87,9 +87,8 @@ func (e *engine) attachStorage(ctx context.Context, client storage.Client) error
 			p.indexChanged = true
 		}
 	}
-	e.dedup.onSet = func(slot int) { p.dedupSlots = append(p.dedupSlots, slot) }
 	if e.rewriteDedup {
-		for slot := range e.dedup.ring {
+		for slot := range e.dedup.Slots() {
 			p.dedupSlots = append(p.dedupSlots, slot)
 		}
 	}
@@ -174,37 +173,36 @@ func (e *engine) restoreDedup(ctx context.Context, client storage.Client) error 
 		return fmt.Errorf("decode %s: %d bytes", keyDedupMeta, len(raw))
 	}
 	size, next := int(binary.BigEndian.Uint64(raw[:8])), int(binary.BigEndian.Uint64(raw[8:]))
-	d := e.dedup
-	if d.size == 0 || size == 0 {
+	if e.cfg.DeduplicationWindow <= 0 || size == 0 {
 		return nil
 	}
-	slots := make([][24]byte, 0, size)
+	slots := make([]spanKey, 0, size)
 	for slot := range size {
 		v, err := client.Get(ctx, keyDedupSlot+strconv.Itoa(slot))
 		if err != nil {
 			return fmt.Errorf("read de-duplication slot: %w", err)
 		}
-		if len(v) != 24 {
+		if len(v) != len(spanKey{}) {
 			return fmt.Errorf("decode de-duplication slot %d: %d bytes", slot, len(v))
 		}
-		slots = append(slots, [24]byte(v))
+		slots = append(slots, spanKey(v))
 	}
-	if size <= d.size && next < size && (next == 0 || size == d.size) {
-		// Same layout: slots where they were, the next write where it was.
-		d.ring, d.next = slots, next
-		for _, k := range slots {
-			d.set[k] = struct{}{}
-		}
+	// Same layout: slots where they were, the next write where it was.
+	if e.dedup.Restore(slots, next) {
 		return nil
 	}
-	// The window shrank: keep the latest entries, oldest first, and
-	// rewrite every slot with the next save.
+	// The window shrank (or the record is not a ring this size can hold):
+	// keep the latest entries, oldest first, and rewrite every slot with
+	// the next save.
+	if next > len(slots) {
+		next = 0
+	}
 	ordered := append(slices.Clone(slots[next:]), slots[:next]...)
-	if len(ordered) > d.size {
-		ordered = ordered[len(ordered)-d.size:]
+	if len(ordered) > e.cfg.DeduplicationWindow {
+		ordered = ordered[len(ordered)-e.cfg.DeduplicationWindow:]
 	}
 	for _, k := range ordered {
-		d.insert(k)
+		e.dedup.Add(k)
 	}
 	e.rewriteDedup = true
 	return nil
@@ -252,12 +250,12 @@ func (e *engine) save(ctx context.Context) error {
 	if len(p.dedupSlots) > 0 {
 		d := e.dedup
 		for _, slot := range p.dedupSlots {
-			k := d.ring[slot]
+			k := d.Slot(slot)
 			ops = append(ops, storage.SetOperation(keyDedupSlot+strconv.Itoa(slot), slices.Clone(k[:])))
 		}
 		meta := make([]byte, 16)
-		binary.BigEndian.PutUint64(meta[:8], uint64(len(d.ring)))
-		binary.BigEndian.PutUint64(meta[8:], uint64(d.next))
+		binary.BigEndian.PutUint64(meta[:8], uint64(d.Slots()))
+		binary.BigEndian.PutUint64(meta[8:], uint64(d.Next()))
 		ops = append(ops, storage.SetOperation(keyDedupMeta, meta))
 	}
 	if err := p.client.Batch(ctx, ops...); err != nil {

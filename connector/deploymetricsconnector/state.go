@@ -10,51 +10,16 @@ import (
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/boundedset"
 )
 
-// spanDedup remembers the last `size` (trace id, span id) pairs, so a span
-// delivered twice within that window counts once.
-type spanDedup struct {
-	size int
-	ring [][24]byte
-	next int
-	set  map[[24]byte]struct{}
-	// onSet is told which slot an entry went to, for storage.
-	onSet func(slot int)
-}
+// spanKey is a span's identity for de-duplication: the connector
+// remembers the last deduplication_window of them (internal/boundedset),
+// so a span delivered twice within that window counts once.
+type spanKey [24]byte
 
-func newSpanDedup(size int) *spanDedup {
-	return &spanDedup{size: size, set: make(map[[24]byte]struct{})}
-}
-
-// seen records the span and reports whether it was already recorded.
-func (d *spanDedup) seen(trace pcommon.TraceID, span pcommon.SpanID) bool {
-	if d.size == 0 {
-		return false
-	}
-	var k [24]byte
+func newSpanKey(trace pcommon.TraceID, span pcommon.SpanID) spanKey {
+	var k spanKey
 	copy(k[:16], trace[:])
 	copy(k[16:], span[:])
-	if _, ok := d.set[k]; ok {
-		return true
-	}
-	d.insert(k)
-	return false
-}
-
-// insert adds k, evicting the oldest entry when the ring is full.
-func (d *spanDedup) insert(k [24]byte) {
-	slot := len(d.ring)
-	if len(d.ring) < d.size {
-		d.ring = append(d.ring, k)
-	} else {
-		slot = d.next
-		delete(d.set, d.ring[slot])
-		d.ring[slot] = k
-		d.next = (d.next + 1) % d.size
-	}
-	d.set[k] = struct{}{}
-	if d.onSet != nil {
-		d.onSet(slot)
-	}
+	return k
 }
 
 // idRing remembers the last `size` deployment ids that finished, so a

@@ -382,15 +382,16 @@ func TestRestoreHistoryEviction(t *testing.T) {
 }
 
 func TestDedupWindowIsBounded(t *testing.T) {
-	d := newSpanDedup(3)
+	e, _ := newTestEngine(t, func(c *Config) { c.DeduplicationWindow = 3 })
 	ids := make([]pcommon.SpanID, 5)
 	for i := range ids {
 		ids[i] = pcommon.SpanID{byte(i + 1)}
-		assert.False(t, d.seen(pcommon.TraceID{1}, ids[i]))
+		assert.False(t, e.seen(newSpanKey(pcommon.TraceID{1}, ids[i])))
 	}
-	assert.Len(t, d.set, 3)
-	assert.True(t, d.seen(pcommon.TraceID{1}, ids[4]))
-	assert.False(t, d.seen(pcommon.TraceID{1}, ids[0]), "fell out of the window")
+	assert.Equal(t, 3, e.dedup.Len())
+	assert.True(t, e.seen(newSpanKey(pcommon.TraceID{1}, ids[4])))
+	assert.False(t, e.seen(newSpanKey(pcommon.TraceID{2}, ids[4])), "same span id, other trace")
+	assert.False(t, e.seen(newSpanKey(pcommon.TraceID{1}, ids[0])), "fell out of the window")
 }
 
 // TestOtherSourceSpans reads a CI pipeline trace the way contrib's CI/CD
@@ -444,7 +445,7 @@ func TestIgnoredSpansEmitNothing(t *testing.T) {
 	e.consumeTraces(td, &c)
 	clk.advance(time.Second)
 	assert.Equal(t, 0, e.flush(&c).DataPointCount())
-	assert.Empty(t, e.dedup.set, "ignored spans do not take de-duplication room")
+	assert.Zero(t, e.dedup.Len(), "ignored spans do not take de-duplication room")
 }
 
 // TestIgnoredStepFailuresAreNotCounted: a failed step the deployment

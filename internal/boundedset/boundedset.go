@@ -34,22 +34,29 @@ func (m *Map[K, V]) Contains(k K) bool {
 
 // Put remembers k with v. A key already remembered gets the new value and
 // keeps its place; a new key past the limit forgets the oldest.
-func (m *Map[K, V]) Put(k K, v V) {
+func (m *Map[K, V]) Put(k K, v V) { m.put(k, v) }
+
+// put returns the slot k took, -1 when it kept its place or nothing is
+// remembered.
+func (m *Map[K, V]) put(k K, v V) int {
 	if m.limit <= 0 {
-		return
+		return -1
 	}
 	if _, ok := m.items[k]; ok {
 		m.items[k] = v
-		return
+		return -1
 	}
+	slot := len(m.order)
 	if len(m.order) < m.limit {
 		m.order = append(m.order, k)
 	} else {
-		delete(m.items, m.order[m.next])
-		m.order[m.next] = k
+		slot = m.next
+		delete(m.items, m.order[slot])
+		m.order[slot] = k
 		m.next = (m.next + 1) % m.limit
 	}
 	m.items[k] = v
+	return slot
 }
 
 // Len is the number of keys remembered.
@@ -89,3 +96,46 @@ func (s *Set[K]) Contains(k K) bool { return s.m.Contains(k) }
 
 // Len is the number of keys remembered.
 func (s *Set[K]) Len() int { return s.m.Len() }
+
+// Slots, Slot, Next, AddSlot and Restore expose the ring for a caller that
+// writes it to storage one slot at a time: only the slots that changed are
+// written, and a restart restores the ring as it was, so the oldest key is
+// still forgotten first.
+
+// AddSlot is Add that also tells the slot a new key took (-1 when seen).
+func (s *Set[K]) AddSlot(k K) (seen bool, slot int) {
+	if s.m.Contains(k) {
+		return true, -1
+	}
+	return false, s.m.put(k, struct{}{})
+}
+
+// Slots is the number of slots in use.
+func (s *Set[K]) Slots() int { return len(s.m.order) }
+
+// Slot returns the key in slot i, 0 <= i < Slots().
+func (s *Set[K]) Slot(i int) K { return s.m.order[i] }
+
+// Next is the slot the next new key overwrites once every slot is in use.
+func (s *Set[K]) Next() int { return s.m.next }
+
+// Restore makes an empty set hold keys in these slots, next being the slot
+// to overwrite first. It reports false, and changes nothing, when the set
+// is not empty or the layout does not fit its limit; AddSlot the keys
+// oldest first instead.
+func (s *Set[K]) Restore(keys []K, next int) bool {
+	m := &s.m
+	full := len(keys) == m.limit
+	if len(m.order) != 0 || len(keys) > m.limit || next < 0 || (next != 0 && !full) || (full && next >= len(keys)) {
+		return false
+	}
+	for _, k := range keys {
+		if _, dup := m.items[k]; dup {
+			clear(m.items)
+			return false
+		}
+		m.items[k] = struct{}{}
+	}
+	m.order, m.next = append([]K(nil), keys...), next
+	return true
+}
