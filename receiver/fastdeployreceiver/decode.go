@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"reflect"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -306,23 +305,6 @@ func fieldString(v *fastjson.Value, key string, line, index int) (s string, pres
 	return string(b), true, nil
 }
 
-// Layouts of json_cb's zone-less isoformat() times, and RFC 3339 for
-// callbacks that send a zone.
-var ansibleTimeLayouts = []string{
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04:05.999999999",
-	time.RFC3339Nano,
-}
-
-func parseAnsibleTime(s string, loc *time.Location) (time.Time, bool) {
-	for _, layout := range ansibleTimeLayouts {
-		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, true
-		}
-	}
-	return time.Time{}, false
-}
-
 // putObject copies a JSON object into m in source order, keeping integers
 // exact; depth is bounded by fastjson's parser.
 func putObject(m pcommon.Map, obj *fastjson.Object) {
@@ -359,16 +341,4 @@ func putFast(dst pcommon.Value, v *fastjson.Value) {
 			putFast(s.AppendEmpty(), e)
 		}
 	}
-}
-
-// jsonText renders an error_message or msg, which Ansible sends as a
-// string or as any JSON value, as text.
-func jsonText(v *fastjson.Value) string {
-	if v == nil || v.Type() == fastjson.TypeNull {
-		return ""
-	}
-	if v.Type() == fastjson.TypeString {
-		return strings.TrimSpace(string(v.GetStringBytes()))
-	}
-	return string(v.MarshalTo(nil))
 }

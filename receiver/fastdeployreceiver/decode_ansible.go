@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/jsoncb"
 )
 
 // Ansible requests come in one of two formats, told apart per request:
@@ -51,23 +52,9 @@ type ansibleBatch struct {
 
 // ansibleTask is one task result in fastdeploy's json_cb format.
 type ansibleTask struct {
-	at           itemAt
-	missing      string // the first required field absent, refused by validate
-	Position     int
-	Start        time.Time
-	End          time.Time
-	Name         string
-	State        string // success | failure | skipped | unreachable
-	ErrorMessage string
-	Host         string
-	Changed      *bool
-	Result       pcommon.Map // the whole Ansible result ("misc"); empty when absent
-	// Optional fields of the bundled deployer's improved json_cb callback.
-	Play         string
-	Handler      bool
-	IgnoreErrors bool   // a failure the playbook carries on from
-	ItemIndex    int    // -1 unless the line is one item of a loop
-	Item         string // the loop item, as text
+	at itemAt
+	jsoncb.Record
+	Result pcommon.Map // the whole Ansible result ("misc"); empty when absent
 }
 
 // jsonlEvent is one ansible.posix.jsonl callback event.
@@ -148,95 +135,16 @@ func (d *ansibleDecoder) decode(body []byte, loc *time.Location) (*ansibleBatch,
 	return batch, nil
 }
 
-// jsonCBStates maps the states json_cb callbacks write onto ours; a state
-// not listed is kept as sent, for validate to refuse.
-var jsonCBStates = map[string]string{
-	"success": "success", "ok": "success", "changed": "success",
-	"failure": "failure", "failed": "failure",
-	"skipped": "skipped", "unreachable": "unreachable",
-}
-
 func decodeJSONCBTask(v *fastjson.Value, loc *time.Location, line, index int) (ansibleTask, *requestError) {
-	t := ansibleTask{at: itemAt{line: line, index: index}, ItemIndex: -1}
-	need := func(key string) {
-		if t.missing == "" {
-			t.missing = key
-		}
+	rec, ferr := jsoncb.Decode(v, loc)
+	if ferr != nil {
+		return ansibleTask{}, malformed(line, index, ferr.Field, "%s", ferr.Msg)
 	}
-	if pos := v.Get("position"); pos == nil {
-		need("position")
-	} else {
-		p, err := pos.Int()
-		if err != nil {
-			return t, malformed(line, index, "position", "wrong type: want integer")
-		}
-		t.Position = p
-	}
-	var rerr *requestError
-	var ok bool
-	if t.Name, ok, rerr = fieldString(v, "name", line, index); rerr != nil {
-		return t, rerr
-	} else if !ok {
-		need("name")
-	}
-	state, ok, rerr := fieldString(v, "state", line, index)
-	if rerr != nil {
-		return t, rerr
-	} else if !ok {
-		need("state")
-	}
-	t.State = state
-	if known, ok := jsonCBStates[state]; ok {
-		t.State = known
-	}
-	for _, f := range []struct {
-		key string
-		dst *time.Time
-	}{{"start", &t.Start}, {"end", &t.End}} {
-		s, present, rerr := fieldString(v, f.key, line, index)
-		if rerr != nil {
-			return t, rerr
-		}
-		if !present {
-			need(f.key)
-			continue
-		}
-		if *f.dst, ok = parseAnsibleTime(s, loc); !ok {
-			return t, malformed(line, index, f.key, "want an ISO 8601 time such as 2026-02-03T10:14:04.530911")
-		}
-	}
-	if t.Host, _, rerr = fieldString(v, "host", line, index); rerr != nil {
-		return t, rerr
-	}
-	if t.Play, _, rerr = fieldString(v, "play", line, index); rerr != nil {
-		return t, rerr
-	}
-	if h := v.Get("handler"); h != nil {
-		t.Handler = h.Type() == fastjson.TypeTrue
-	}
-	if ie := v.Get("ignore_errors"); ie != nil {
-		t.IgnoreErrors = ie.Type() == fastjson.TypeTrue
-	}
-	if idx := v.Get("item_index"); idx != nil && idx.Type() != fastjson.TypeNull {
-		n, err := idx.Int()
-		if err != nil || n < 0 {
-			return t, malformed(line, index, "item_index", "wrong type: want a non-negative integer")
-		}
-		t.ItemIndex = n
-		t.Item = jsonText(v.Get("item"))
-	}
-	t.ErrorMessage = jsonText(v.Get("error_message"))
-	t.Result = pcommon.NewMap()
-	if misc := v.Get("misc"); misc != nil && misc.Type() != fastjson.TypeNull {
-		obj, err := misc.Object()
-		if err != nil {
-			return t, malformed(line, index, "misc", "wrong type: want object")
-		}
-		putObject(t.Result, obj)
-		if c := misc.Get("changed"); c != nil && (c.Type() == fastjson.TypeTrue || c.Type() == fastjson.TypeFalse) {
-			changed := c.Type() == fastjson.TypeTrue
-			t.Changed = &changed
-		}
+	t := ansibleTask{at: itemAt{line: line, index: index}, Record: rec, Result: pcommon.NewMap()}
+	if rec.Misc != nil {
+		putObject(t.Result, rec.Misc)
+		// The parser is reused for the next item.
+		t.Misc = nil
 	}
 	return t, nil
 }
@@ -266,7 +174,7 @@ func decodeJSONLEvent(v *fastjson.Value, line, index int) (*jsonlEvent, *request
 		ev.missing = "_timestamp"
 		return ev, nil
 	}
-	if ev.Time, ok = parseAnsibleTime(ts, time.UTC); !ok {
+	if ev.Time, ok = jsoncb.ParseTime(ts, time.UTC); !ok {
 		return nil, malformed(line, index, "_timestamp", "want an RFC 3339 time")
 	}
 	parseDuration := func(obj string) (start, end time.Time, rerr *requestError) {
@@ -276,12 +184,12 @@ func decodeJSONLEvent(v *fastjson.Value, line, index int) (*jsonlEvent, *request
 		}
 		start, end = ev.Time, ev.Time
 		if s := d.GetStringBytes("start"); s != nil {
-			if start, ok = parseAnsibleTime(string(s), time.UTC); !ok {
+			if start, ok = jsoncb.ParseTime(string(s), time.UTC); !ok {
 				return start, end, malformed(line, index, obj+".duration.start", "want an RFC 3339 time")
 			}
 		}
 		if e := d.GetStringBytes("end"); e != nil {
-			if end, ok = parseAnsibleTime(string(e), time.UTC); !ok {
+			if end, ok = jsoncb.ParseTime(string(e), time.UTC); !ok {
 				return start, end, malformed(line, index, obj+".duration.end", "want an RFC 3339 time")
 			}
 		}
@@ -319,7 +227,7 @@ func decodeJSONLEvent(v *fastjson.Value, line, index int) (*jsonlEvent, *request
 						changed := c.Type() == fastjson.TypeTrue
 						hr.Changed = &changed
 					}
-					hr.Msg = jsonText(res.Get("msg"))
+					hr.Msg = jsoncb.Text(res.Get("msg"))
 				}
 				ev.Hosts = append(ev.Hosts, hr)
 			})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployevent"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/jsoncb"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/jsonkeys"
 )
 
@@ -108,8 +109,6 @@ func (in *lifecycleInput) validate(now time.Time) *requestError {
 	return nil
 }
 
-var knownTaskStates = map[string]bool{"success": true, "failure": true, "skipped": true, "unreachable": true}
-
 func (in *ansibleInput) validate(now time.Time) *requestError {
 	t := in.target
 	if t.traceparent == "" && t.deployment == "" {
@@ -125,11 +124,11 @@ func (in *ansibleInput) validate(now time.Time) *requestError {
 		task := &in.batch.tasks[i]
 		at := task.at
 		switch {
-		case task.missing != "":
-			return required(at, task.missing)
+		case task.Missing != "":
+			return required(at, task.Missing)
 		case task.Position < 0:
 			return invalid(at.line, at.index, "position", "must not be negative")
-		case !knownTaskStates[task.State]:
+		case !jsoncb.KnownState(task.State):
 			return invalid(at.line, at.index, "state", "unknown state, want success, failure, skipped or unreachable")
 		}
 		if rerr := firstError(checkWindow(at, "start", &task.Start, now), checkWindow(at, "end", &task.End, now)); rerr != nil {

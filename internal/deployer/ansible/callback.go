@@ -2,11 +2,15 @@ package ansible
 
 import (
 	_ "embed"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/jsoncb"
 )
 
 // Callback names the stdout callback an ansible step runs with.
@@ -115,7 +119,7 @@ func (r *Reader) Read(raw []byte) (out Output, ok bool) {
 		out.Lines = append(out.Lines, "PLAY "+t.Play)
 	}
 	out.Lines = append(out.Lines, t.Format())
-	if (t.State == "failure" || t.State == "unreachable") && !t.IgnoreErrors && t.ItemIndex == nil {
+	if (t.State == jsoncb.StateFailure || t.State == jsoncb.StateUnreachable) && !t.IgnoreErrors && t.ItemIndex < 0 {
 		out.Failure = fmt.Sprintf("task %q %s on %s", t.Name, t.Status(), t.Host)
 		if t.ErrorMessage != "" {
 			out.Failure += ": " + t.ErrorMessage
@@ -124,48 +128,33 @@ func (r *Reader) Read(raw []byte) (out Output, ok bool) {
 	return out, true
 }
 
-// Task is one json_cb line of the bundled plugin.
-type Task struct {
-	Position     int            `json:"position"`
-	Name         string         `json:"name"`
-	State        string         `json:"state"`
-	Host         string         `json:"host"`
-	Play         string         `json:"play"`
-	Handler      bool           `json:"handler"`
-	ItemIndex    *int           `json:"item_index"`
-	Item         any            `json:"item"`
-	ErrorMessage string         `json:"error_message"`
-	IgnoreErrors bool           `json:"ignore_errors"`
-	Start        string         `json:"start"`
-	End          string         `json:"end"`
-	Misc         map[string]any `json:"misc"`
-}
+// Task is one json_cb line of the bundled plugin, read with the record
+// definition the receiver reads it with.
+type Task struct{ jsoncb.Record }
 
-// ParseTask reads one json_cb line; ok is false unless it has the fields
-// every json_cb line has.
+// ParseTask reads one json_cb line; ok is false unless it is a record the
+// receiver would read: valid JSON, the fields every json_cb line has, each
+// of its type.
 func ParseTask(raw []byte) (Task, bool) {
-	// The outer position shadows Task's, so a missing one shows as nil.
-	var w struct {
-		Task
-		Position *int `json:"position"`
-	}
-	if err := json.Unmarshal(raw, &w); err != nil || w.Position == nil || w.Name == "" || w.State == "" || w.Start == "" || w.End == "" {
+	// A parser of its own: the record's misc points into it.
+	var p fastjson.Parser
+	r, err := jsoncb.Parse(&p, raw, time.Local)
+	if err != nil || r.Missing != "" {
 		return Task{}, false
 	}
-	w.Task.Position = *w.Position
-	return w.Task, true
+	return Task{r}, true
 }
 
 // Status is the word Ansible's own output uses: ok, changed, failed,
 // skipped or unreachable.
 func (t Task) Status() string {
 	switch t.State {
-	case "failure":
+	case jsoncb.StateFailure:
 		return "failed"
-	case "skipped", "unreachable":
+	case jsoncb.StateSkipped, jsoncb.StateUnreachable:
 		return t.State
 	}
-	if changed, _ := t.Misc["changed"].(bool); changed {
+	if t.Changed != nil && *t.Changed {
 		return "changed"
 	}
 	return "ok"
@@ -178,16 +167,16 @@ func (t Task) Format() string {
 	if t.Handler {
 		s += " (handler)"
 	}
-	if t.ItemIndex != nil {
-		if t.Item != nil {
-			s += fmt.Sprintf(" (item %s)", itemText(t.Item))
+	if t.ItemIndex >= 0 {
+		if t.Item != "" {
+			s += fmt.Sprintf(" (item %s)", t.Item)
 		} else {
-			s += fmt.Sprintf(" (item %d)", *t.ItemIndex)
+			s += fmt.Sprintf(" (item %d)", t.ItemIndex)
 		}
-	} else if items, ok := t.Misc["results"].([]any); ok {
-		s += fmt.Sprintf(" (%d items)", len(items))
+	} else if items := t.loopResults(); items != nil && items.Type() == fastjson.TypeArray {
+		s += fmt.Sprintf(" (%d items)", len(items.GetArray()))
 	}
-	if t.ErrorMessage != "" && (t.State == "failure" || t.State == "unreachable") {
+	if t.ErrorMessage != "" && (t.State == jsoncb.StateFailure || t.State == jsoncb.StateUnreachable) {
 		s += ": " + t.ErrorMessage
 	}
 	if t.IgnoreErrors {
@@ -196,13 +185,11 @@ func (t Task) Format() string {
 	return s
 }
 
-func itemText(v any) string {
-	if s, ok := v.(string); ok {
-		return s
+// loopResults is misc.results, the results of a loop's items on the
+// task's summary line; nil when there is none.
+func (t Task) loopResults() *fastjson.Value {
+	if t.Misc == nil {
+		return nil
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
+	return t.Misc.Get("results")
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -16,6 +17,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/valyala/fastjson"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/jsoncb"
 )
 
 func TestParseCallback(t *testing.T) {
@@ -52,25 +56,25 @@ func TestSetupWritesTheBundledPlugin(t *testing.T) {
 
 func TestTaskFormat(t *testing.T) {
 	for _, tc := range []struct{ line, want, failure string }{
-		{`{"position":0,"name":"say hello","state":"success","host":"web1","start":"a","end":"b","misc":{"changed":false}}`,
+		{`{"position":0,"name":"say hello","state":"success","host":"web1","start":"2026-02-03T10:14:04.5+01:00","end":"2026-02-03T10:14:05+01:00","misc":{"changed":false}}`,
 			"ok:       [web1] say hello", ""},
-		{`{"position":1,"name":"write","state":"success","host":"web1","start":"a","end":"b","misc":{"changed":true}}`,
+		{`{"position":1,"name":"write","state":"success","host":"web1","start":"2026-02-03T10:14:04.5+01:00","end":"2026-02-03T10:14:05+01:00","misc":{"changed":true}}`,
 			"changed:  [web1] write", ""},
-		{`{"position":2,"name":"probe","state":"failure","host":"web1","error_message":"non-zero return code","ignore_errors":true,"start":"a","end":"b"}`,
+		{`{"position":2,"name":"probe","state":"failure","host":"web1","error_message":"non-zero return code","ignore_errors":true,"start":"2026-02-03T10:14:04.5+01:00","end":"2026-02-03T10:14:05+01:00"}`,
 			"failed:   [web1] probe: non-zero return code (ignored)", ""},
-		{`{"position":3,"name":"dirs","state":"skipped","host":"web1","item_index":2,"item":"logs","start":"a","end":"b"}`,
+		{`{"position":3,"name":"dirs","state":"skipped","host":"web1","item_index":2,"item":"logs","start":"2026-02-03T10:14:04.5+01:00","end":"2026-02-03T10:14:05+01:00"}`,
 			"skipped:  [web1] dirs (item logs)", ""},
-		{`{"position":3,"name":"dirs","state":"success","host":"web1","item_index":0,"item":{"path":"/srv"},"start":"a","end":"b"}`,
+		{`{"position":3,"name":"dirs","state":"success","host":"web1","item_index":0,"item":{"path":"/srv"},"start":"2026-02-03T10:14:04.5+01:00","end":"2026-02-03T10:14:05+01:00"}`,
 			`ok:       [web1] dirs (item {"path":"/srv"})`, ""},
-		{`{"position":3,"name":"dirs","state":"success","host":"web1","start":"a","end":"b","misc":{"results":[{},{},{}]}}`,
+		{`{"position":3,"name":"dirs","state":"success","host":"web1","start":"2026-02-03T10:14:04.5+01:00","end":"2026-02-03T10:14:05+01:00","misc":{"results":[{},{},{}]}}`,
 			"ok:       [web1] dirs (3 items)", ""},
-		{`{"position":4,"name":"hidden","state":"success","host":"web1","item_index":0,"start":"a","end":"b"}`,
+		{`{"position":4,"name":"hidden","state":"success","host":"web1","item_index":0,"start":"2026-02-03T10:14:04.5+01:00","end":"2026-02-03T10:14:05+01:00"}`,
 			"ok:       [web1] hidden (item 0)", ""},
-		{`{"position":5,"name":"restart","state":"success","host":"web1","handler":true,"start":"a","end":"b"}`,
+		{`{"position":5,"name":"restart","state":"success","host":"web1","handler":true,"start":"2026-02-03T10:14:04.5+01:00","end":"2026-02-03T10:14:05+01:00"}`,
 			"ok:       [web1] restart (handler)", ""},
-		{`{"position":6,"name":"ping","state":"unreachable","host":"down","error_message":"no route","start":"a","end":"b"}`,
+		{`{"position":6,"name":"ping","state":"unreachable","host":"down","error_message":"no route","start":"2026-02-03T10:14:04.5+01:00","end":"2026-02-03T10:14:05+01:00"}`,
 			"unreachable: [down] ping: no route", `task "ping" unreachable on down: no route`},
-		{`{"position":7,"name":"migrate","state":"failure","host":"db1","error_message":"exit 3","start":"a","end":"b"}`,
+		{`{"position":7,"name":"migrate","state":"failure","host":"db1","error_message":"exit 3","start":"2026-02-03T10:14:04.5+01:00","end":"2026-02-03T10:14:05+01:00"}`,
 			"failed:   [db1] migrate: exit 3", `task "migrate" failed on db1: exit 3`},
 	} {
 		out, ok := NewReader(CallbackBundled).Read([]byte(tc.line))
@@ -78,7 +82,7 @@ func TestTaskFormat(t *testing.T) {
 		assert.Equal(t, []string{tc.want}, out.Lines, tc.line)
 		assert.Equal(t, tc.failure, out.Failure, tc.line)
 	}
-	for _, in := range []string{"", "[WARNING]: no inventory", "{}", `{"position":1}`, `{"position":"1","name":"x","state":"success","start":"a","end":"b"}`,
+	for _, in := range []string{"", "[WARNING]: no inventory", "{}", `{"position":1}`, `{"position":"1","name":"x","state":"success","start":"2026-02-03T10:14:04.5+01:00","end":"2026-02-03T10:14:05+01:00"}`,
 		`{"_event":"v2_runner_on_ok","hosts":{}}`} {
 		_, ok := NewReader(CallbackBundled).Read([]byte(in))
 		assert.False(t, ok, in)
@@ -89,35 +93,15 @@ func TestReaderShowsEachPlayOnce(t *testing.T) {
 	r := NewReader(CallbackBundled)
 	var lines []string
 	for _, l := range []string{
-		`{"position":0,"name":"a","state":"success","host":"h","play":"one","start":"s","end":"e"}`,
-		`{"position":1,"name":"b","state":"success","host":"h","play":"one","start":"s","end":"e"}`,
-		`{"position":2,"name":"c","state":"success","host":"h","play":"two","start":"s","end":"e"}`,
+		`{"position":0,"name":"a","state":"success","host":"h","play":"one","start":"2026-02-03T10:14:04+01:00","end":"2026-02-03T10:14:05+01:00"}`,
+		`{"position":1,"name":"b","state":"success","host":"h","play":"one","start":"2026-02-03T10:14:04+01:00","end":"2026-02-03T10:14:05+01:00"}`,
+		`{"position":2,"name":"c","state":"success","host":"h","play":"two","start":"2026-02-03T10:14:04+01:00","end":"2026-02-03T10:14:05+01:00"}`,
 	} {
 		out, ok := r.Read([]byte(l))
 		require.True(t, ok)
 		lines = append(lines, out.Lines...)
 	}
 	assert.Equal(t, []string{"PLAY one", "ok:       [h] a", "ok:       [h] b", "PLAY two", "ok:       [h] c"}, lines)
-}
-
-// jsonCBLine is a line of the bundled callback as the receiver reads it:
-// the fields it requires and the optional ones it knows.
-type jsonCBLine struct {
-	Position     *int           `json:"position"`
-	Name         string         `json:"name"`
-	State        string         `json:"state"`
-	Start        string         `json:"start"`
-	End          string         `json:"end"`
-	Host         string         `json:"host"`
-	Play         string         `json:"play"`
-	Handler      bool           `json:"handler"`
-	ItemIndex    *int           `json:"item_index"`
-	Item         any            `json:"item"`
-	ErrorMessage any            `json:"error_message"`
-	IgnoreErrors bool           `json:"ignore_errors"`
-	Misc         map[string]any `json:"misc"`
-
-	start, end time.Time
 }
 
 // TestBundledCallbackRealRun runs ansible-playbook with the bundled plugin
@@ -144,34 +128,41 @@ func TestBundledCallbackRealRun(t *testing.T) {
 	require.Error(t, runErr, "web2 failed and down was unreachable: ansible-playbook exits non-zero")
 	t.Logf("ansible-playbook took %s", after.Sub(before).Round(time.Millisecond))
 
-	var got []jsonCBLine
+	var got []jsoncb.Record
 	var failures []string
+	seen := map[string]bool{}
 	reader := NewReader(CallbackBundled)
 	sc := bufio.NewScanner(&stdout)
 	sc.Buffer(nil, 1<<20)
+	var p fastjson.Parser
 	for sc.Scan() {
 		raw := sc.Bytes()
-		var l jsonCBLine
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		require.NoError(t, dec.Decode(&l), "stdout holds JSON lines only: %s", raw)
-		require.NotNil(t, l.Position, "position: %s", raw)
+		v, err := p.ParseBytes(raw)
+		require.NoError(t, err, "stdout holds JSON lines only: %s", raw)
+		// The one definition reads every line: no field unknown to it,
+		// none missing; the plugin writes zones, so loc does not matter.
+		assert.Empty(t, jsoncb.Unknown(v), "fields the plugin writes that jsoncb.Record does not define: %s", raw)
+		l, ferr := jsoncb.Decode(v, time.FixedZone("elsewhere", 5*3600))
+		require.Nil(t, ferr, "%s", raw)
+		require.Empty(t, l.Missing, "%s", raw)
+		for _, k := range recordHolds(t, v, l) {
+			seen[k] = true
+		}
+		require.Contains(t, jsoncb.States, l.State, raw)
 		require.NotEmpty(t, l.Name, raw)
-		require.Contains(t, []string{"success", "failure", "skipped", "unreachable"}, l.State, raw)
 		require.NotEmpty(t, l.Host, raw)
 		require.NotEmpty(t, l.Play, raw)
-		// RFC 3339 demands a zone: the receiver needs no tz hint.
-		l.start, err = time.Parse(time.RFC3339Nano, l.Start)
-		require.NoError(t, err, "start has a zone: %s", raw)
-		l.end, err = time.Parse(time.RFC3339Nano, l.End)
-		require.NoError(t, err, "end has a zone: %s", raw)
-		assert.False(t, l.end.Before(l.start), "end after start: %s", raw)
-		assert.True(t, !l.start.Before(before.Add(-time.Second)) && !l.end.After(after.Add(time.Second)), "times within the run: %s", raw)
-		if l.State == "failure" || l.State == "unreachable" {
+		assert.False(t, l.End.Before(l.Start), "end after start: %s", raw)
+		assert.True(t, !l.Start.Before(before.Add(-time.Second)) && !l.End.After(after.Add(time.Second)), "times within the run: %s", raw)
+		if l.State == jsoncb.StateFailure || l.State == jsoncb.StateUnreachable {
 			assert.NotEmpty(t, l.ErrorMessage, raw)
 		}
-		for k := range l.Misc {
-			assert.False(t, strings.HasPrefix(k, "_ansible_"), "Ansible's bookkeeping is dropped: %s", k)
+		if l.Misc != nil {
+			l.Misc.Visit(func(k []byte, _ *fastjson.Value) {
+				assert.False(t, strings.HasPrefix(string(k), "_ansible_"), "Ansible's bookkeeping is dropped: %s", k)
+			})
 		}
+		l.Misc = nil // p reads the next line
 		out, ok := reader.Read(raw)
 		require.True(t, ok, "the deployer reads every line: %s", raw)
 		if out.Failure != "" {
@@ -180,14 +171,21 @@ func TestBundledCallbackRealRun(t *testing.T) {
 		got = append(got, l)
 	}
 	require.NoError(t, sc.Err())
+	var unseen []string
+	for _, f := range jsoncb.Fields {
+		if !seen[f] {
+			unseen = append(unseen, f)
+		}
+	}
+	assert.Empty(t, unseen, "the run exercises every field of the record, so the plugin and the definition agree both ways")
 	assert.NotContains(t, stdout.String(), "hidden-value-not-real", "no_log results stay hidden")
 
 	// What happened, per task position, host and item.
 	var summary []string
 	for _, l := range got {
-		s := fmt.Sprintf("%d %s @%s %s", *l.Position, l.Name, l.Host, l.State)
-		if l.ItemIndex != nil {
-			s += fmt.Sprintf(" item=%d:%v", *l.ItemIndex, l.Item)
+		s := fmt.Sprintf("%d %s @%s %s", l.Position, l.Name, l.Host, l.State)
+		if l.ItemIndex >= 0 {
+			s += fmt.Sprintf(" item=%d:%s", l.ItemIndex, l.Item)
 		}
 		if l.Handler {
 			s += " handler"
@@ -221,9 +219,9 @@ func TestBundledCallbackRealRun(t *testing.T) {
 		"4 items that fail, ignored @web2 failure ignored play=configure web",
 		"4 items that fail, ignored @web2 failure item=1:b ignored play=configure web",
 		"4 items that fail, ignored @web2 success item=0:a play=configure web",
-		"5 hidden loop @web1 success item=0:<nil> play=configure web",
+		"5 hidden loop @web1 success item=0: play=configure web",
 		"5 hidden loop @web1 success play=configure web",
-		"5 hidden loop @web2 success item=0:<nil> play=configure web",
+		"5 hidden loop @web2 success item=0: play=configure web",
 		"5 hidden loop @web2 success play=configure web",
 		"6 touch marker @web1 success play=configure web",
 		"6 touch marker @web2 success play=configure web",
@@ -239,11 +237,11 @@ func TestBundledCallbackRealRun(t *testing.T) {
 		position int
 		host     string
 	}
-	whole := map[hostTask]jsonCBLine{}
-	items := map[hostTask][]jsonCBLine{}
+	whole := map[hostTask]jsoncb.Record{}
+	items := map[hostTask][]jsoncb.Record{}
 	for _, l := range got {
-		k := hostTask{*l.Position, l.Host}
-		if l.ItemIndex == nil {
+		k := hostTask{l.Position, l.Host}
+		if l.ItemIndex < 0 {
 			whole[k] = l
 		} else {
 			items[k] = append(items[k], l)
@@ -253,13 +251,13 @@ func TestBundledCallbackRealRun(t *testing.T) {
 	for k, its := range items {
 		w, ok := whole[k]
 		require.True(t, ok, "a loop's items come with the task's result: %v", k)
-		assert.Equal(t, w.start, its[0].start, "the first item starts with the host's task: %v", k)
+		assert.Equal(t, w.Start, its[0].Start, "the first item starts with the host's task: %v", k)
 		for i := range its {
-			assert.Equal(t, i, *its[i].ItemIndex, "%v", k)
+			assert.Equal(t, i, its[i].ItemIndex, "%v", k)
 			if i > 0 {
-				assert.Equal(t, its[i-1].end, its[i].start, "item %d starts when item %d ended: %v", i, i-1, k)
+				assert.Equal(t, its[i-1].End, its[i].Start, "item %d starts when item %d ended: %v", i, i-1, k)
 			}
-			assert.False(t, its[i].end.After(w.end), "items end within the task: %v", k)
+			assert.False(t, its[i].End.After(w.End), "items end within the task: %v", k)
 		}
 	}
 	// Tasks start in order.
@@ -267,8 +265,8 @@ func TestBundledCallbackRealRun(t *testing.T) {
 	for p := 0; p <= 9; p++ {
 		first := time.Time{}
 		for k, l := range whole {
-			if k.position == p && (first.IsZero() || l.start.Before(first)) {
-				first = l.start
+			if k.position == p && (first.IsZero() || l.Start.Before(first)) {
+				first = l.Start
 			}
 		}
 		require.False(t, first.IsZero(), "task %d has results", p)
@@ -284,4 +282,55 @@ func TestBundledCallbackRealRun(t *testing.T) {
 	assert.Contains(t, stderr.String(), "RECAP web1 ok=8 changed=4 failed=0 skipped=2 unreachable=0 ignored=2 rescued=0\n")
 	assert.Contains(t, stderr.String(), "RECAP web2 ok=6 changed=4 failed=1 skipped=1 unreachable=0 ignored=2 rescued=0\n")
 	assert.Contains(t, stderr.String(), "RECAP down ok=1 changed=0 failed=0 skipped=0 unreachable=1 ignored=0 rescued=0\n")
+}
+
+// recordHolds checks that r holds each field of the line v with the value
+// the line has, read independently of jsoncb, and returns the fields seen.
+// A field of the definition without a check here fails the test.
+func recordHolds(t *testing.T, v *fastjson.Value, r jsoncb.Record) []string {
+	t.Helper()
+	sameTime := func(f *fastjson.Value, got time.Time) bool {
+		want, err := time.Parse(time.RFC3339Nano, string(f.GetStringBytes()))
+		return err == nil && want.Equal(got)
+	}
+	sameJSON := func(f *fastjson.Value, text string) bool {
+		if f.Type() == fastjson.TypeString {
+			return string(f.GetStringBytes()) == text
+		}
+		var a, b any
+		return json.Unmarshal(f.MarshalTo(nil), &a) == nil && json.Unmarshal([]byte(text), &b) == nil && reflect.DeepEqual(a, b)
+	}
+	checks := map[string]func(f *fastjson.Value) bool{
+		jsoncb.FieldPosition:     func(f *fastjson.Value) bool { return f.GetInt() == r.Position },
+		jsoncb.FieldName:         func(f *fastjson.Value) bool { return string(f.GetStringBytes()) == r.Name },
+		jsoncb.FieldState:        func(f *fastjson.Value) bool { return string(f.GetStringBytes()) == r.State },
+		jsoncb.FieldStart:        func(f *fastjson.Value) bool { return sameTime(f, r.Start) },
+		jsoncb.FieldEnd:          func(f *fastjson.Value) bool { return sameTime(f, r.End) },
+		jsoncb.FieldHost:         func(f *fastjson.Value) bool { return string(f.GetStringBytes()) == r.Host },
+		jsoncb.FieldPlay:         func(f *fastjson.Value) bool { return string(f.GetStringBytes()) == r.Play },
+		jsoncb.FieldHandler:      func(f *fastjson.Value) bool { return f.GetBool() == r.Handler },
+		jsoncb.FieldItemIndex:    func(f *fastjson.Value) bool { return f.GetInt() == r.ItemIndex },
+		jsoncb.FieldItem:         func(f *fastjson.Value) bool { return sameJSON(f, r.Item) },
+		jsoncb.FieldErrorMessage: func(f *fastjson.Value) bool { return sameJSON(f, r.ErrorMessage) },
+		jsoncb.FieldIgnoreErrors: func(f *fastjson.Value) bool { return f.GetBool() == r.IgnoreErrors },
+		jsoncb.FieldMisc: func(f *fastjson.Value) bool {
+			obj := f.GetObject()
+			if obj == nil || r.Misc == nil || obj.Len() != r.Misc.Len() {
+				return false
+			}
+			c := obj.Get("changed")
+			return c == nil || (r.Changed != nil && c.GetBool() == *r.Changed)
+		},
+	}
+	require.Len(t, checks, len(jsoncb.Fields), "a check for every field of the definition")
+	var seen []string
+	v.GetObject().Visit(func(k []byte, f *fastjson.Value) {
+		check, ok := checks[string(k)]
+		if !assert.True(t, ok, "field %q the plugin writes has no place in jsoncb.Record", k) {
+			return
+		}
+		assert.True(t, check(f), "field %q: jsoncb.Record holds another value than the line's %s", k, f)
+		seen = append(seen, string(k))
+	})
+	return seen
 }

@@ -18,6 +18,9 @@ DOCUMENTATION = '''
         end, name, state, error_message, misc) plus host, play, handler,
         item_index, item and ignore_errors. Times are RFC 3339 with the
         local zone's offset; start is when the host started the task.
+      - The Go definition of a line is internal/jsoncb, which the deployer
+        and the receiver read it with; a real run of this plugin checks
+        that every field it writes has a place there.
       - Only result lines go to stdout; the recap and one RUNNING [host] task
         line per task start (for a live status line) go to stderr.
     requirements:
