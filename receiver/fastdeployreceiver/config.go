@@ -27,6 +27,11 @@ const (
 	defaultMaxUnauthenticatedBuffer = 4 * defaultMaxRequestBodySize
 	// A shorter HMAC key can be guessed offline from one captured request.
 	minSecretBytes = 32
+	// Far more deployments than run at once anywhere fastdeploy is used,
+	// few enough that the state file rewritten on each request stays
+	// small: at most 1000 × 32 KiB of context.
+	defaultMaxInflightDeployments   = 1000
+	defaultMaxDeploymentContextSize = 32 << 10
 )
 
 // Config configures the fastdeploy receiver.
@@ -68,6 +73,15 @@ type Config struct {
 	// the source holding the most; only when all serve requests is the new
 	// one closed.
 	MaxConnections int `mapstructure:"max_connections"`
+	// MaxInflightDeployments bounds the deployments started and not
+	// finished. A request that would exceed it closes the deployments idle
+	// longest early, as timed out (track_cap.go); new deployments are never
+	// refused for want of room.
+	MaxInflightDeployments int `mapstructure:"max_inflight_deployments"`
+	// MaxDeploymentContextSize bounds a deployment's context (all its
+	// events' context merged), in bytes of JSON; beyond it the request gets
+	// 413.
+	MaxDeploymentContextSize int `mapstructure:"max_deployment_context_size"`
 	// Storage names a storage extension (file_storage) that in-flight
 	// deployments and delivery ids are written through to, so a restarted
 	// collector still completes them.
@@ -120,6 +134,9 @@ func createDefaultConfig() *Config {
 		MaxConnections:        defaultMaxConnections,
 		Fastdeploy:            defaultFastdeployConfig(),
 
+		MaxInflightDeployments:   defaultMaxInflightDeployments,
+		MaxDeploymentContextSize: defaultMaxDeploymentContextSize,
+
 		MaxUnauthenticatedBuffer: defaultMaxUnauthenticatedBuffer,
 	}
 }
@@ -155,6 +172,12 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.MaxConnections < cfg.MaxConcurrentRequests {
 		errs = append(errs, fmt.Errorf("max_connections (%d) must be at least max_concurrent_requests (%d)", cfg.MaxConnections, cfg.MaxConcurrentRequests))
+	}
+	if cfg.MaxInflightDeployments <= 0 {
+		errs = append(errs, fmt.Errorf("max_inflight_deployments must be positive, got %d", cfg.MaxInflightDeployments))
+	}
+	if cfg.MaxDeploymentContextSize <= 0 {
+		errs = append(errs, fmt.Errorf("max_deployment_context_size must be positive, got %d", cfg.MaxDeploymentContextSize))
 	}
 	if cfg.RetryAfter < time.Second {
 		errs = append(errs, fmt.Errorf("retry_after must be at least 1s, got %s", cfg.RetryAfter))

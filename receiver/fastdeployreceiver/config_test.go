@@ -47,6 +47,13 @@ func TestLoadConfig(t *testing.T) {
 			return c
 		}()},
 		{id: component.NewIDWithName(metadata.Type, "no_unauthenticated_buffer"), wantErr: "max_unauthenticated_buffer must be positive"},
+		{id: component.NewIDWithName(metadata.Type, "no_inflight_cap"), wantErr: "max_inflight_deployments must be positive"},
+		{id: component.NewIDWithName(metadata.Type, "negative_context_size"), wantErr: "max_deployment_context_size must be positive"},
+		{id: component.NewIDWithName(metadata.Type, "small_caps"), want: func() *Config {
+			c := createDefaultConfig()
+			c.MaxInflightDeployments, c.MaxDeploymentContextSize = 1, 1
+			return c
+		}()},
 		{id: component.NewIDWithName(metadata.Type, "open_allowed"), want: func() *Config {
 			c := createDefaultConfig()
 			c.NetAddr.Endpoint = "0.0.0.0:8088"

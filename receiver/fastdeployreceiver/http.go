@@ -240,6 +240,12 @@ func (r *fastdeployReceiver) ingest(method string, decode decodeFunc, reply repl
 		}
 		x := r.tracker.begin(now, in.lockKeys())
 		in.track(x)
+		if rerr := x.admit(); rerr != nil {
+			x.release()
+			x.discard()
+			r.fail(w, req, rerr)
+			return
+		}
 		x.release()
 		if err := r.deliver(req.Context(), x); err != nil {
 			x.discard()
@@ -252,6 +258,7 @@ func (r *fastdeployReceiver) ingest(method string, decode decodeFunc, reply repl
 			// in-flight state, so the request still succeeded.
 			r.set.Logger.Warn("in-flight state not persisted", zap.Error(err))
 		}
+		r.recordEvictions(req.Context(), x)
 		if x.duplicates > 0 {
 			r.tel.FastdeployReceiverEventsDuplicate.Add(req.Context(), int64(x.duplicates))
 		}
@@ -443,6 +450,9 @@ func (r *fastdeployReceiver) fail(w http.ResponseWriter, req *http.Request, rerr
 }
 
 func (r *fastdeployReceiver) respondError(w http.ResponseWriter, req *http.Request, rerr *requestError) {
+	if rerr.retry {
+		w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter/time.Second)))
+	}
 	r.respond(w, req, rerr.status, rerr.body())
 }
 
@@ -462,8 +472,10 @@ type requestError struct {
 	reason string // the events_refused metric's reason attribute
 	msg    string
 	field  string
-	line   int // 1-based line in the body, 0 when not known
-	index  int // 0-based position of the item in the request, -1 when not known
+	line   int    // 1-based line in the body, 0 when not known
+	index  int    // 0-based position of the item in the request, -1 when not known
+	limit  string // the configured limit that refused the request, if one did
+	retry  bool   // may pass later: the answer carries Retry-After
 }
 
 func (e *requestError) Error() string {
@@ -482,10 +494,11 @@ type errorBody struct {
 	Field string `json:"field,omitempty"`
 	Line  int    `json:"line,omitempty"`
 	Index *int   `json:"index,omitempty"`
+	Limit string `json:"limit,omitempty"`
 }
 
 func (e *requestError) body() errorBody {
-	b := errorBody{Error: e.msg, Field: e.field, Line: e.line}
+	b := errorBody{Error: e.msg, Field: e.field, Line: e.line, Limit: e.limit}
 	if e.index >= 0 {
 		idx := e.index
 		b.Index = &idx

@@ -81,6 +81,13 @@ func (r *fastdeployReceiver) recordAccepted(req *http.Request, body []byte, deco
 	}
 	x := r.tracker.begin(now, in.lockKeys())
 	in.track(x)
+	if rerr := x.admit(); rerr != nil {
+		x.release()
+		x.discard()
+		r.tel.FastdeployReceiverEventsRefused.Add(req.Context(), 1, metric.WithAttributes(attribute.String("reason", rerr.reason)))
+		r.set.Logger.Warn("fastdeploy accepted a call the receiver cannot record", zap.String("path", req.URL.Path), zap.String("error", rerr.Error()))
+		return
+	}
 	x.release()
 	if err := r.deliver(req.Context(), x); err != nil {
 		x.discard()
@@ -91,4 +98,5 @@ func (r *fastdeployReceiver) recordAccepted(req *http.Request, body []byte, deco
 	if err := x.commit(req.Context()); err != nil {
 		r.set.Logger.Warn("in-flight state not persisted", zap.Error(err))
 	}
+	r.recordEvictions(req.Context(), x)
 }

@@ -102,6 +102,7 @@ func newReceiver(set receiver.Settings, cfg *Config, onClose func()) (*fastdeplo
 		r.verifier.V1 = signature.V1Refused
 	}
 	r.tracker.loadBalanced = cfg.LoadBalanced
+	r.tracker.limits = inflightLimits{deployments: cfg.MaxInflightDeployments, contextSize: cfg.MaxDeploymentContextSize}
 	r.tel, err = metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, fmt.Errorf("create telemetry: %w", err)
@@ -236,6 +237,11 @@ func (r *fastdeployReceiver) sweepLoop(ctx context.Context) {
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
+		// Beyond max_inflight_deployments (state restored under a lowered
+		// cap): sweep again at once, a bounded batch at a time, while that
+		// makes progress.
+		for ctx.Err() == nil && r.tracker.overCap() && r.sweepOnce(ctx) {
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -247,7 +253,7 @@ func (r *fastdeployReceiver) sweepLoop(ctx context.Context) {
 
 // sweepOnce closes timed-out spans; when the pipeline refuses them they
 // stay in flight and the next sweep tries again.
-func (r *fastdeployReceiver) sweepOnce(ctx context.Context) {
+func (r *fastdeployReceiver) sweepOnce(ctx context.Context) (progress bool) {
 	x := r.tracker.sweep(r.now())
 	x.release()
 	if x.abandoned > 0 {
@@ -257,23 +263,33 @@ func (r *fastdeployReceiver) sweepOnce(ctx context.Context) {
 	if x.out.empty() {
 		if len(x.deployments)+len(x.steps) == 0 {
 			x.discard()
-			return
+			return false
 		}
 		// Only state dropped, nothing to send.
 		if err := x.commit(ctx); err != nil {
 			r.set.Logger.Warn("dropped state was not persisted", zap.Error(err))
 		}
-		return
+		return true
 	}
 	if err := r.deliver(ctx, x); err != nil {
 		x.discard()
 		r.set.Logger.Warn("pipeline refused timed-out spans, will retry", zap.Error(err))
-		return
+		return false
 	}
 	if err := x.commit(ctx); err != nil {
 		r.set.Logger.Warn("timed-out spans were exported but their removal was not persisted", zap.Error(err))
 	}
 	r.tel.FastdeployReceiverSpansTimedOut.Add(ctx, int64(x.out.spanCount))
+	r.recordEvictions(ctx, x)
+	return true
+}
+
+// recordEvictions counts the deployments a committed transaction closed
+// early to stay within max_inflight_deployments.
+func (r *fastdeployReceiver) recordEvictions(ctx context.Context, x *txn) {
+	if x.evicted > 0 {
+		r.tel.FastdeployReceiverDeploymentsEvicted.Add(ctx, int64(x.evicted))
+	}
 }
 
 // deliver hands a transaction's output to the pipeline.

@@ -88,12 +88,25 @@ func (r *fastdeployReceiver) applyStreamEvent(ctx context.Context, ev fastdeploy
 		// call for the same deployment sees what this event emitted.
 		x := r.tracker.begin(r.now(), in.lockKeys())
 		in.track(x)
-		x.release()
-		err := r.deliver(ctx, x)
+		var err error
+		if rerr := x.admit(); rerr != nil {
+			x.release()
+			err = rerr
+			if !rerr.retry {
+				x.discard()
+				r.tel.FastdeployReceiverStreamEvents.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", "refused")))
+				r.set.Logger.Warn("a fastdeploy stream event was refused", zap.String("error", rerr.Error()))
+				return
+			}
+		} else {
+			x.release()
+			err = r.deliver(ctx, x)
+		}
 		if err == nil {
 			if err := x.commit(ctx); err != nil {
 				r.set.Logger.Warn("in-flight state not persisted", zap.Error(err))
 			}
+			r.recordEvictions(ctx, x)
 			r.tel.FastdeployReceiverStreamEvents.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", "accepted")))
 			return
 		}

@@ -51,6 +51,11 @@ type tracker struct {
 	// since is when this collector started: state restored from storage
 	// and not heard of since may have finished on another collector.
 	since time.Time
+	// limits bound what is held in flight (track_cap.go); zero: none.
+	limits inflightLimits
+	// reserved is the net count of deployments that transactions built
+	// and have not committed or discarded yet: the cap counts them.
+	reserved int
 }
 
 // owns tells whether this collector closes d when it times out: it
@@ -174,6 +179,8 @@ type txn struct {
 	duplicates  int
 	accepted    int
 	abandoned   int // deployments whose state a sweep dropped unsent (loadBalanced)
+	evicted     int // deployments closed early to stay within max_inflight_deployments
+	reserved    int // this txn's share of t.reserved
 }
 
 // Keys name what a request touches, for the locking rule.
@@ -214,6 +221,12 @@ func (x *txn) release() { x.t.mu.Unlock() }
 // discard ends a transaction whose output the pipeline refused: nothing
 // changes, and the keys are free for the client's retry.
 func (x *txn) discard() {
+	if x.reserved != 0 {
+		x.t.mu.Lock()
+		x.t.reserved -= x.reserved
+		x.reserved = 0
+		x.t.mu.Unlock()
+	}
 	x.t.keys.Unlock(x.keys)
 	x.keys = nil
 }
@@ -225,6 +238,8 @@ func (x *txn) commit(ctx context.Context) error {
 	defer x.discard()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.reserved -= x.reserved
+	x.reserved = 0
 	for id, d := range x.deployments {
 		if d == nil {
 			delete(t.deployments, id)
@@ -291,6 +306,7 @@ func (t *tracker) sweep(now time.Time) *txn {
 			stale[id] = true
 		}
 	}
+	excess := t.excess(stale)
 	t.mu.Unlock()
 	var keys []string
 	for _, id := range slices.Sorted(maps.Keys(stale)) {
@@ -300,8 +316,16 @@ func (t *tracker) sweep(now time.Time) *txn {
 			delete(stale, id)
 		}
 	}
+	var evict []string
+	for _, id := range excess {
+		if k := deploymentKey(id); t.keys.TryLock(k) {
+			keys = append(keys, k)
+			evict = append(evict, id)
+		}
+	}
 	t.mu.Lock()
 	x := t.newTxn(now, keys)
+	x.evict(evict)
 	for k, s := range t.steps {
 		if !stale[k.deployment] || now.Sub(s.touched) < t.timeout {
 			continue

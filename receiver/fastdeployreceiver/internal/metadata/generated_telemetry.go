@@ -29,6 +29,7 @@ type TelemetryBuilder struct {
 	mu                                   sync.Mutex
 	registrations                        []metric.Registration
 	FastdeployReceiverConnectionsRefused metric.Int64Counter
+	FastdeployReceiverDeploymentsEvicted metric.Int64Counter
 	FastdeployReceiverEventsDuplicate    metric.Int64Counter
 	FastdeployReceiverEventsRefused      metric.Int64Counter
 	FastdeployReceiverInflightSpans      metric.Int64ObservableGauge
@@ -97,6 +98,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_fastdeploy_receiver_connections_refused",
 		metric.WithDescription("Connections closed to stay within max_connections - the longest-waiting one of the source holding the most, or a new one when every slot serves a request. [Alpha]"),
 		metric.WithUnit("{connection}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.FastdeployReceiverDeploymentsEvicted, err = builder.meter.Int64Counter(
+		"otelcol_fastdeploy_receiver_deployments_evicted",
+		metric.WithDescription("Deployments closed early, as timed out, to stay within max_inflight_deployments - those idle longest. [Alpha]"),
+		metric.WithUnit("{deployment}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.FastdeployReceiverEventsDuplicate, err = builder.meter.Int64Counter(

@@ -37,6 +37,22 @@ func AssertEqualFastdeployReceiverConnectionsRefused(t *testing.T, tt *component
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualFastdeployReceiverDeploymentsEvicted(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_fastdeploy_receiver_deployments_evicted",
+		Description: "Deployments closed early, as timed out, to stay within max_inflight_deployments - those idle longest. [Alpha]",
+		Unit:        "{deployment}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_fastdeploy_receiver_deployments_evicted")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualFastdeployReceiverEventsDuplicate(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_fastdeploy_receiver_events_duplicate",

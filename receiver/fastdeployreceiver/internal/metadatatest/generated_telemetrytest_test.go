@@ -25,6 +25,7 @@ func TestSetupTelemetry(t *testing.T) {
 		return nil
 	}))
 	tb.FastdeployReceiverConnectionsRefused.Add(context.Background(), 1)
+	tb.FastdeployReceiverDeploymentsEvicted.Add(context.Background(), 1)
 	tb.FastdeployReceiverEventsDuplicate.Add(context.Background(), 1)
 	tb.FastdeployReceiverEventsRefused.Add(context.Background(), 1)
 	tb.FastdeployReceiverRequests.Add(context.Background(), 1)
@@ -33,6 +34,9 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.FastdeployReceiverTLSHandshakeErrors.Add(context.Background(), 1)
 	tb.FastdeployReceiverUpstreamRequests.Add(context.Background(), 1)
 	AssertEqualFastdeployReceiverConnectionsRefused(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualFastdeployReceiverDeploymentsEvicted(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualFastdeployReceiverEventsDuplicate(t, testTel,

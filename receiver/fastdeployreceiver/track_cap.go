@@ -1,0 +1,229 @@
+package fastdeployreceiver
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployevent"
+)
+
+// The in-flight cap (max_inflight_deployments, max_deployment_context_size).
+//
+// Eviction rule: when a request would take the in-flight deployments past
+// the cap, the deployments idle longest (oldest wall-clock news) are
+// closed early, with their open steps, as timed out, in the same
+// transaction as the request: their spans go to the pipeline with the
+// request's own, and if the pipeline refuses, nothing changes. A new
+// deployment is therefore never refused for want of room, so a flood of
+// deployment.started cannot lock honest clients out; what it can do is
+// close honest deployments early, and only those that have sent nothing
+// while max_inflight_deployments newer ones arrived. Their later events
+// still join their trace (they are remembered as finished).
+//
+// A request is refused only when it cannot fit however much is evicted:
+// it alone starts more deployments than the cap (413, never fits), or
+// every deployment it could evict is in use by another request right now
+// (503 with Retry-After). State restored from storage beyond the cap (the
+// cap was lowered) is evicted by the same rule by the sweep, at most
+// maxEvictionsPerSweep at a time, and a request only makes room for
+// itself, so it never pays for the backlog.
+
+// inflightLimits bound the tracker's in-flight state; zero: unbounded.
+type inflightLimits struct {
+	deployments int
+	contextSize int
+}
+
+// maxEvictionsPerSweep bounds the deployments one sweep closes for being
+// over the cap, so that one delivery stays small; the sweep runs again at
+// once while more remain.
+const maxEvictionsPerSweep = 1000
+
+// excess lists the deployments beyond the cap that a sweep should close,
+// oldest idle first, skipping those already stale; the caller holds t.mu.
+func (t *tracker) excess(stale map[string]bool) []string {
+	if t.limits.deployments <= 0 {
+		return nil
+	}
+	over := len(t.deployments) + t.reserved - len(stale) - t.limits.deployments
+	if over <= 0 {
+		return nil
+	}
+	return t.idlest(min(over, maxEvictionsPerSweep), func(id string) bool { return stale[id] })
+}
+
+// overCap reports whether the sweep left deployments beyond the cap.
+func (t *tracker) overCap() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.limits.deployments > 0 && len(t.deployments)+t.reserved > t.limits.deployments
+}
+
+// idlest returns up to n deployment ids, idle longest first, that skip
+// does not exclude; the caller holds t.mu.
+func (t *tracker) idlest(n int, skip func(string) bool) []string {
+	type candidate struct {
+		id string
+		d  *deploymentState
+	}
+	all := make([]candidate, 0, len(t.deployments))
+	for id, d := range t.deployments {
+		if !skip(id) {
+			all = append(all, candidate{id, d})
+		}
+	}
+	slices.SortFunc(all, func(a, b candidate) int {
+		if c := a.d.touched.Compare(b.d.touched); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	ids := make([]string, 0, min(n, len(all)))
+	for _, c := range all[:min(n, len(all))] {
+		ids = append(ids, c.id)
+	}
+	return ids
+}
+
+// admit enforces the limits on what the transaction built, before its
+// output goes to the pipeline: it evicts deployments to make room for the
+// ones the request starts, or refuses the request. The caller holds t.mu
+// (between track and release).
+func (x *txn) admit() *requestError {
+	t := x.t
+	if t.limits.contextSize > 0 {
+		for id, d := range x.deployments {
+			if d == nil || len(d.info.Context) == 0 {
+				continue
+			}
+			if base, ok := t.deployments[id]; ok && sameMap(base.info.Context, d.info.Context) {
+				continue // unchanged, checked when it was set
+			}
+			if n := contextSize(d.info.Context); n > t.limits.contextSize {
+				return &requestError{status: http.StatusRequestEntityTooLarge, reason: "too_large", field: "context", index: -1,
+					limit: "max_deployment_context_size",
+					msg:   fmt.Sprintf("deployment context would hold %d bytes, more than max_deployment_context_size (%d)", n, t.limits.contextSize)}
+			}
+		}
+	}
+	if t.limits.deployments <= 0 {
+		return nil
+	}
+	starts := 0
+	for id, d := range x.deployments {
+		_, had := t.deployments[id]
+		switch {
+		case d != nil && !had:
+			starts++
+		case d == nil && had:
+			starts--
+		}
+	}
+	if starts > t.limits.deployments {
+		return &requestError{status: http.StatusRequestEntityTooLarge, reason: "inflight_limit", index: -1, limit: "max_inflight_deployments",
+			msg: fmt.Sprintf("the request starts %d deployments, more than max_inflight_deployments (%d); send fewer at a time", starts, t.limits.deployments)}
+	}
+	// Only room for this request's own deployments: a backlog beyond the
+	// cap (restored from storage) is the sweep's.
+	need := min(len(t.deployments)+t.reserved+starts-t.limits.deployments, starts)
+	var victims []string
+	if need > 0 {
+		for _, id := range t.idlest(len(t.deployments), func(id string) bool { _, mine := x.deployments[id]; return mine }) {
+			if len(victims) == need {
+				break
+			}
+			if k := deploymentKey(id); t.keys.TryLock(k) {
+				x.keys = append(x.keys, k)
+				victims = append(victims, id)
+			}
+		}
+		if len(victims) < need {
+			return &requestError{status: http.StatusServiceUnavailable, reason: "inflight_limit", index: -1, limit: "max_inflight_deployments",
+				retry: true,
+				msg: fmt.Sprintf("max_inflight_deployments (%d) reached and the deployments that could be closed to make room are in use by other requests; retry later",
+					t.limits.deployments)}
+		}
+		x.evict(victims)
+	}
+	x.reserved = starts - len(victims)
+	t.reserved += x.reserved
+	return nil
+}
+
+// evict closes deployments (whose keys the txn holds) early, with their
+// open steps, as timed out; the caller holds t.mu.
+func (x *txn) evict(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	t := x.t
+	evicted := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		evicted[id] = true
+	}
+	for k, s := range t.steps {
+		if !evicted[k.deployment] {
+			continue
+		}
+		x.steps[k] = nil
+		if !t.owns(t.deployments[k.deployment]) {
+			continue // its step.finished went to the collector that owns it
+		}
+		d, _ := x.deployment(k.deployment, false)
+		step := s.step
+		step.State = deployevent.StatusTimeout
+		step.Message = "closed early: max_inflight_deployments reached"
+		x.emitStep(d, &step, s.started, later(s.lastEvent, s.started))
+	}
+	for _, id := range ids {
+		if !t.owns(t.deployments[id]) {
+			x.deployments[id] = nil
+			x.abandoned++
+			continue
+		}
+		d, _ := x.deployment(id, false)
+		x.deployments[id] = nil
+		end := later(d.lastEvent, d.started)
+		x.emitDeployment(d, deployevent.StatusTimeout, d.started, end)
+		x.finished[id] = finishedDeployment{trace: d.trace, service: d.info.Service, environment: d.info.Environment, user: d.info.User,
+			start: d.started, end: end, fdSteps: d.fdSteps}
+		x.evicted++
+	}
+}
+
+func sameMap(a, b map[string]any) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+// contextSize is the size of a context as JSON, near enough: what it
+// costs in memory and in the state file.
+func contextSize(v any) int {
+	switch v := v.(type) {
+	case map[string]any:
+		n := 2
+		for k, e := range v {
+			n += len(k) + 4 + contextSize(e)
+		}
+		return n
+	case []any:
+		n := 2
+		for _, e := range v {
+			n += 1 + contextSize(e)
+		}
+		return n
+	case string:
+		return len(v) + 2
+	case json.Number:
+		return len(v)
+	case nil:
+		return 4
+	case bool:
+		return 5
+	default:
+		return len(fmt.Sprint(v))
+	}
+}
