@@ -58,6 +58,31 @@ type Config struct {
 	// collector that is killed and restarted continues its series instead
 	// of losing what it counted since the last scrape.
 	Storage *component.ID `mapstructure:"storage"`
+	// SharedLedger, for collectors behind a load balancer, keeps a span
+	// redelivered to a second collector (a retry after failover) from
+	// being counted by both.
+	SharedLedger SharedLedgerConfig `mapstructure:"shared_ledger"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// SharedLedgerConfig names a directory every collector of the group
+// writes (internal/claimledger): the first collector to claim a span
+// counts it, the others see the claim and do not. Off without directory.
+type SharedLedgerConfig struct {
+	// Directory is shared by every collector of the group: one host's
+	// disk, or a network file system with atomic exclusive create (NFSv3
+	// and later, CephFS).
+	Directory string `mapstructure:"directory"`
+	// Retention is how long a span's claim is kept at least (at most
+	// twice that), counted from the span's start: a redelivery later than
+	// that counts again on a collector that did not count it.
+	Retention time.Duration `mapstructure:"retention"`
+	// ClaimTimeout is how long a collector waits for the commit of a span
+	// another collector claimed (normally a millisecond away) before it
+	// takes the claim over, the claimer presumed dead.
+	ClaimTimeout time.Duration `mapstructure:"claim_timeout"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -232,6 +257,7 @@ func createDefaultConfig() *Config {
 		MaxSeriesPerMetric:   2000,
 		SeriesExpiration:     24 * time.Hour,
 		DeduplicationWindow:  20000,
+		SharedLedger:         SharedLedgerConfig{Retention: 6 * time.Hour, ClaimTimeout: 2 * time.Second},
 		TimeToRestoreHistory: 16,
 	}
 }
@@ -296,6 +322,14 @@ func (c *Config) Validate() error {
 	}
 	if c.SeriesExpiration < 0 {
 		errs = append(errs, fmt.Errorf("series_expiration must not be negative, got %s", c.SeriesExpiration))
+	}
+	if l := c.SharedLedger; l.Directory != "" {
+		if l.Retention < time.Minute {
+			errs = append(errs, fmt.Errorf("shared_ledger: retention must be at least 1m, got %s", l.Retention))
+		}
+		if l.ClaimTimeout <= 0 || l.ClaimTimeout >= l.Retention {
+			errs = append(errs, fmt.Errorf("shared_ledger: claim_timeout must be positive and shorter than retention, got %s", l.ClaimTimeout))
+		}
 	}
 	if c.DeduplicationWindow < 0 {
 		errs = append(errs, fmt.Errorf("deduplication_window must not be negative, got %d", c.DeduplicationWindow))

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fastdeploy/otelcol-fastdeploy/connector/deploymetricsconnector/internal/metadata"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/claimledger"
 )
 
 // deployMetrics is the one aggregation shared by the traces and the logs
@@ -85,6 +86,19 @@ func (d *deployMetrics) start(ctx context.Context, host component.Host) error {
 			return fmt.Errorf("restore deployment metrics from %s: %w", d.cfg.Storage, err)
 		}
 		d.storage = client
+	}
+	if l := d.cfg.SharedLedger; l.Directory != "" {
+		ledger, err := claimledger.Open(claimledger.Config{Dir: l.Directory, Retention: l.Retention, ClaimTimeout: l.ClaimTimeout, Now: d.engine.now})
+		if err != nil {
+			if d.storage != nil {
+				_ = d.storage.Close(ctx)
+				d.storage = nil
+			}
+			return fmt.Errorf("deploy_metrics shared_ledger: %w", err)
+		}
+		d.mu.Lock()
+		d.engine.ledger = ledger
+		d.mu.Unlock()
 	}
 	d.running = true
 	ctx, cancel := context.WithCancel(context.Background())
@@ -192,12 +206,15 @@ func (d *deployMetrics) flush(ctx context.Context) (zeroed bool, err error) {
 func (d *deployMetrics) consumeTraces(ctx context.Context, td ptrace.Traces) error {
 	var c counts
 	d.mu.Lock()
-	d.engine.consumeTraces(td, &c)
+	d.engine.consumeTraces(ctx, td, &c)
 	// Written through before the receiver acknowledges: a killed collector
 	// restarts with every count it acknowledged. On failure the receiver
 	// answers 503, the client retries, and the spans counted now are
 	// recognised as duplicates while the changes are written again.
 	err := d.engine.save(ctx)
+	// Then the shared ledger learns they are counted: a collector killed
+	// before this leaves its claims pending, and another takes them over.
+	d.engine.commitClaims(&c)
 	d.mu.Unlock()
 	d.record(ctx, &c)
 	return err
@@ -218,6 +235,13 @@ func (d *deployMetrics) record(ctx context.Context, c *counts) {
 	}
 	if c.timedOut > 0 {
 		d.telemetry.DeployMetricsActiveTimedOut.Add(ctx, c.timedOut)
+	}
+	if c.ledgerErrors > 0 {
+		d.telemetry.DeployMetricsSharedLedgerErrors.Add(ctx, c.ledgerErrors)
+		d.logger.Warn("deploy_metrics shared ledger failed; the spans concerned were counted without it", zap.Int64("failures", c.ledgerErrors), zap.Error(c.ledgerErr))
+	}
+	if c.countedTwice > 0 {
+		d.telemetry.DeployMetricsCountedTwice.Add(ctx, c.countedTwice)
 	}
 	for name, n := range c.overflows {
 		d.telemetry.DeployMetricsOverflows.Add(ctx, n, metric.WithAttributes(attribute.String("metric", name)))

@@ -1,6 +1,9 @@
 package deploymetricsconnector
 
 import (
+	"context"
+	"encoding/hex"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/boundedset"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/claimledger"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployevent"
 )
 
@@ -42,6 +46,19 @@ type counts struct {
 	duplicates int64
 	overflows  map[string]int64
 	timedOut   int64
+	// ledgerErrors are shared ledger operations that failed (the span was
+	// counted: at least once rather than never); countedTwice are spans
+	// this collector counted after another took its stalled claim over.
+	ledgerErrors int64
+	ledgerErr    error
+	countedTwice int64
+}
+
+func (c *counts) ledgerError(err error) {
+	c.ledgerErrors++
+	if c.ledgerErr == nil {
+		c.ledgerErr = err
+	}
 }
 
 func (c *counts) overflow(metric string) {
@@ -77,6 +94,11 @@ type engine struct {
 	// persist writes cumulative counts through to storage; nil without.
 	persist      *persisted
 	rewriteDedup bool
+	// ledger is shared with the other collectors of a group; claims are
+	// this batch's, committed once its counts are written.
+	ledger    *claimledger.Ledger
+	claims    []*claimledger.Claim
+	lastPrune time.Time
 }
 
 func newEngine(cfg *Config, now func() time.Time) (*engine, error) {
@@ -180,7 +202,7 @@ func firstNonEmpty(a, b string) string {
 	return b
 }
 
-func (e *engine) consumeTraces(td ptrace.Traces, c *counts) {
+func (e *engine) consumeTraces(ctx context.Context, td ptrace.Traces, c *counts) {
 	now := e.now()
 	nowNanos := now.UnixNano()
 	start := pcommon.NewTimestampFromTime(now)
@@ -196,7 +218,8 @@ func (e *engine) consumeTraces(td ptrace.Traces, c *counts) {
 				if class == spanIgnored {
 					continue
 				}
-				if e.seen(newSpanKey(span.TraceID(), span.SpanID())) {
+				k := newSpanKey(span.TraceID(), span.SpanID())
+				if e.seen(k) || (e.ledger != nil && !e.claim(ctx, k, span.StartTimestamp(), c)) {
 					c.duplicates++
 					continue
 				}
@@ -241,6 +264,51 @@ func (e *engine) seen(k spanKey) bool {
 		e.persist.dedupSlots = append(e.persist.dedupSlots, slot)
 	}
 	return seen
+}
+
+// claim asks the shared ledger whether this collector counts the span:
+// not when another collector did. The span's start places the claim; it is
+// the same on every collector, as the span is.
+func (e *engine) claim(ctx context.Context, k spanKey, start pcommon.Timestamp, c *counts) bool {
+	res, cl, err := e.ledger.Claim(ctx, hex.EncodeToString(k[:]), start.AsTime())
+	if err != nil {
+		c.ledgerError(err)
+		return true
+	}
+	if res == claimledger.Counted {
+		return false
+	}
+	if cl != nil {
+		e.claims = append(e.claims, cl)
+	}
+	return true
+}
+
+// commitClaims marks this batch's spans counted in the shared ledger,
+// after the counts were written (or failed to be: they are in memory and
+// go with the next save either way).
+func (e *engine) commitClaims(c *counts) {
+	for _, cl := range e.claims {
+		switch err := e.ledger.Commit(cl); {
+		case errors.Is(err, claimledger.ErrCountedTwice):
+			c.countedTwice++
+		case err != nil:
+			c.ledgerError(err)
+		}
+	}
+	clear(e.claims)
+	e.claims = e.claims[:0]
+}
+
+// pruneLedger drops the shared ledger's expired buckets, once a minute.
+func (e *engine) pruneLedger(now time.Time, c *counts) {
+	if e.ledger == nil || now.Sub(e.lastPrune) < time.Minute {
+		return
+	}
+	e.lastPrune = now
+	if err := e.ledger.Prune(); err != nil {
+		c.ledgerError(err)
+	}
 }
 
 func (e *engine) step(sa pcommon.Map, spanName, svc, status string, duration float64, ex *exemplar, nowNanos int64, start pcommon.Timestamp, c *counts) {
@@ -417,6 +485,7 @@ func (e *engine) flush(c *counts) pmetric.Metrics {
 	}
 
 	e.expire(nowNanos)
+	e.pruneLedger(now, c)
 
 	md := pmetric.NewMetrics()
 	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()

@@ -23,12 +23,14 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                       metric.Meter
-	mu                          sync.Mutex
-	registrations               []metric.Registration
-	DeployMetricsActiveTimedOut metric.Int64Counter
-	DeployMetricsDuplicates     metric.Int64Counter
-	DeployMetricsOverflows      metric.Int64Counter
+	meter                           metric.Meter
+	mu                              sync.Mutex
+	registrations                   []metric.Registration
+	DeployMetricsActiveTimedOut     metric.Int64Counter
+	DeployMetricsCountedTwice       metric.Int64Counter
+	DeployMetricsDuplicates         metric.Int64Counter
+	DeployMetricsOverflows          metric.Int64Counter
+	DeployMetricsSharedLedgerErrors metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -66,9 +68,15 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{deployment}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.DeployMetricsCountedTwice, err = builder.meter.Int64Counter(
+		"otelcol_deploy_metrics_counted_twice",
+		metric.WithDescription("Spans this collector counted although another collector of the shared_ledger group counted them too, having taken over the claim this collector held longer than claim_timeout. [Alpha]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.DeployMetricsDuplicates, err = builder.meter.Int64Counter(
 		"otelcol_deploy_metrics_duplicates",
-		metric.WithDescription("Deployment and step spans dropped because the same trace and span id was already counted. [Alpha]"),
+		metric.WithDescription("Deployment and step spans dropped because the same trace and span id was already counted, by this collector or, with shared_ledger, another. [Alpha]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
@@ -76,6 +84,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_deploy_metrics_overflows",
 		metric.WithDescription("Observations recorded into the overflow series because the metric reached its series cap. [Alpha]"),
 		metric.WithUnit("{observation}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.DeployMetricsSharedLedgerErrors, err = builder.meter.Int64Counter(
+		"otelcol_deploy_metrics_shared_ledger_errors",
+		metric.WithDescription("Shared ledger operations that failed; the spans concerned were counted without the ledger (at least once). [Alpha]"),
+		metric.WithUnit("{operation}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

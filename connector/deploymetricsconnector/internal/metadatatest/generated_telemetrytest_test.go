@@ -20,15 +20,23 @@ func TestSetupTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	tb.DeployMetricsActiveTimedOut.Add(context.Background(), 1)
+	tb.DeployMetricsCountedTwice.Add(context.Background(), 1)
 	tb.DeployMetricsDuplicates.Add(context.Background(), 1)
 	tb.DeployMetricsOverflows.Add(context.Background(), 1)
+	tb.DeployMetricsSharedLedgerErrors.Add(context.Background(), 1)
 	AssertEqualDeployMetricsActiveTimedOut(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualDeployMetricsCountedTwice(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualDeployMetricsDuplicates(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualDeployMetricsOverflows(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualDeployMetricsSharedLedgerErrors(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 

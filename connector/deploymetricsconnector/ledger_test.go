@@ -1,0 +1,213 @@
+package deploymetricsconnector
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/claimledger"
+)
+
+// ledgerClock is the one clock of a group's ledger, safe to share between
+// the goroutines of two collectors.
+type ledgerClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *ledgerClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *ledgerClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// groupMember is one collector of a group sharing a ledger directory: its
+// own storage, its own engine.
+type groupMember struct {
+	e     *engine
+	clk   *clock
+	store *memStorage
+}
+
+func newGroupMember(t *testing.T, dir string, lclk *ledgerClock, wait func(context.Context) error) *groupMember {
+	t.Helper()
+	store := newMemStorage()
+	e, clk := persistentEngine(t, store, nil)
+	l, err := claimledger.Open(claimledger.Config{Dir: dir, Retention: time.Hour, ClaimTimeout: 2 * time.Second, Now: lclk.now, Wait: wait})
+	require.NoError(t, err)
+	e.ledger = l
+	return &groupMember{e: e, clk: clk, store: store}
+}
+
+// consume is one acknowledged batch, as the connector runs it: count,
+// write through, commit the claims.
+func (m *groupMember) consume(t *testing.T, d testDeployment) counts {
+	t.Helper()
+	var c counts
+	m.e.consumeTraces(context.Background(), traces(d), &c)
+	require.NoError(t, m.e.save(context.Background()))
+	m.e.commitClaims(&c)
+	return c
+}
+
+// total is what Prometheus would scrape from the member: its successful
+// deployments, 0 when it has no series.
+func (m *groupMember) total(t *testing.T) int64 {
+	t.Helper()
+	var c counts
+	md := m.e.flush(&c)
+	m.clk.advance(m.e.cfg.MetricsFlushInterval)
+	md = m.e.flush(&c)
+	if !hasMetric(md, metricDeployments) {
+		return 0
+	}
+	return deploymentsTotal(t, md, "success")
+}
+
+func finishing(id string) testDeployment {
+	return testDeployment{id: id, service: "shop", env: "prod", status: "success", end: t0, took: time.Minute, steps: threeSteps}
+}
+
+// TestSharedLedgerCountsARetryAfterFailoverOnce: collector A counted a
+// deployment and its answer was lost; the client's retry lands on B. With
+// the ledger the group counts it once; without, twice.
+func TestSharedLedgerCountsARetryAfterFailoverOnce(t *testing.T) {
+	lclk := &ledgerClock{t: t0}
+	dir := t.TempDir()
+	a := newGroupMember(t, dir, lclk, nil)
+	b := newGroupMember(t, dir, lclk, nil)
+	ca := a.consume(t, finishing("1"))
+	assert.Zero(t, ca.duplicates)
+	cb := b.consume(t, finishing("1"))
+	assert.EqualValues(t, 1+len(threeSteps), cb.duplicates, "B recognises the deployment and its steps as A's")
+	assert.Zero(t, cb.ledgerErrors)
+	b.consume(t, finishing("2")) // B's own deployment counts on B
+	assert.EqualValues(t, 1, a.total(t))
+	assert.EqualValues(t, 1, b.total(t))
+
+	// The same redelivery without the ledger: counted twice, the problem.
+	a2, _ := newTestEngine(t, nil)
+	b2, _ := newTestEngine(t, nil)
+	var c counts
+	a2.consumeTraces(context.Background(), traces(finishing("1")), &c)
+	b2.consumeTraces(context.Background(), traces(finishing("1")), &c)
+	assert.Zero(t, c.duplicates, "without a shared ledger each collector counts the redelivery")
+}
+
+// TestSharedLedgerWaitsForAClaimInFlight forces the interleaving where B
+// gets the span while A is between counting it and committing: B waits
+// and, once A commits, does not count.
+func TestSharedLedgerWaitsForAClaimInFlight(t *testing.T) {
+	lclk := &ledgerClock{t: t0}
+	dir := t.TempDir()
+	a := newGroupMember(t, dir, lclk, nil)
+	waiting, proceed := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	b := newGroupMember(t, dir, lclk, func(context.Context) error {
+		once.Do(func() {
+			close(waiting)
+			<-proceed
+		})
+		return nil
+	})
+
+	var ca counts
+	a.e.consumeTraces(context.Background(), traces(finishing("1")), &ca) // claimed, not committed
+	done := make(chan counts)
+	go func() {
+		var cb counts
+		b.e.consumeTraces(context.Background(), traces(finishing("1")), &cb)
+		done <- cb
+	}()
+	<-waiting
+	require.NoError(t, a.e.save(context.Background()))
+	a.e.commitClaims(&ca)
+	close(proceed)
+	cb := <-done
+	assert.EqualValues(t, 1+len(threeSteps), cb.duplicates)
+	assert.EqualValues(t, 1, a.total(t))
+	assert.EqualValues(t, 0, b.total(t))
+}
+
+// TestSharedLedgerTakesOverTheClaimOfACollectorKilledMidBatch: A claimed
+// and was SIGKILLed before writing its counts (so before answering). The
+// retry on B waits out the claim timeout, takes the claim over and counts:
+// the deployment is counted once, by B, and A restarted has nothing.
+func TestSharedLedgerTakesOverTheClaimOfACollectorKilledMidBatch(t *testing.T) {
+	lclk := &ledgerClock{t: t0}
+	dir := t.TempDir()
+	a := newGroupMember(t, dir, lclk, nil)
+	var ca counts
+	a.e.consumeTraces(context.Background(), traces(finishing("1")), &ca) // killed here
+
+	b := newGroupMember(t, dir, lclk, func(context.Context) error {
+		lclk.advance(250 * time.Millisecond)
+		return nil
+	})
+	cb := b.consume(t, finishing("1"))
+	assert.Zero(t, cb.duplicates, "B counts what A never wrote")
+	assert.Zero(t, cb.countedTwice)
+	assert.EqualValues(t, 1, b.total(t))
+
+	restarted, clk := persistentEngine(t, a.store, nil)
+	var c counts
+	restarted.flush(&c)
+	clk.advance(time.Second)
+	assert.False(t, hasMetric(restarted.flush(&c), metricDeployments), "A restarted did not keep what it never acknowledged")
+
+	// Had A only stalled, its late commit is reported, not hidden.
+	a.e.commitClaims(&ca)
+	assert.EqualValues(t, 1+len(threeSteps), ca.countedTwice)
+}
+
+// TestSharedLedgerFailureCountsAtLeastOnce: a ledger that cannot be
+// written costs exactness across collectors, never a count.
+func TestSharedLedgerFailureCountsAtLeastOnce(t *testing.T) {
+	lclk := &ledgerClock{t: t0}
+	dir := t.TempDir()
+	a := newGroupMember(t, dir, lclk, nil)
+	require.NoError(t, os.RemoveAll(dir))
+	require.NoError(t, os.WriteFile(dir, nil, 0o600)) // the mount went away: a file where the directory was
+	c := a.consume(t, finishing("1"))
+	assert.EqualValues(t, 1+len(threeSteps), c.ledgerErrors)
+	assert.Error(t, c.ledgerErr)
+	assert.EqualValues(t, 1, a.total(t))
+	again := a.consume(t, finishing("1"))
+	assert.EqualValues(t, 1+len(threeSteps), again.duplicates, "its own redeliveries are still recognised")
+}
+
+func TestSharedLedgerConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		mutate  func(*SharedLedgerConfig)
+		wantErr string
+	}{
+		{"off", func(*SharedLedgerConfig) {}, ""},
+		{"on with the defaults", func(l *SharedLedgerConfig) { l.Directory = "/shared/ledger" }, ""},
+		{"short retention", func(l *SharedLedgerConfig) { l.Directory, l.Retention = "/shared/ledger", 30*time.Second }, "retention"},
+		{"no claim timeout", func(l *SharedLedgerConfig) { l.Directory, l.ClaimTimeout = "/shared/ledger", 0 }, "claim_timeout"},
+		{"claim timeout past the retention", func(l *SharedLedgerConfig) { l.Directory, l.ClaimTimeout = "/shared/ledger", 7*time.Hour }, "claim_timeout"},
+		{"off ignores the rest", func(l *SharedLedgerConfig) { l.Retention, l.ClaimTimeout = 0, 0 }, ""},
+	}
+	for _, tt := range tests {
+		cfg := createDefaultConfig()
+		tt.mutate(&cfg.SharedLedger)
+		err := cfg.Validate()
+		if tt.wantErr == "" {
+			assert.NoError(t, err, tt.name)
+			continue
+		}
+		assert.ErrorContains(t, err, "shared_ledger: "+tt.wantErr, tt.name)
+	}
+}
