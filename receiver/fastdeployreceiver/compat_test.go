@@ -56,14 +56,15 @@ func TestVerifyDeploymentToken(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			id, err := verifyDeploymentToken([]byte(jwtSecret), tt.auth, testNow)
+			tok, err := verifyDeploymentToken([]byte(jwtSecret), tt.auth, testNow)
 			if tt.error != nil {
 				require.ErrorIs(t, err, tt.error)
 				assert.NotContains(t, err.Error(), valid)
 				return
 			}
 			require.NoError(t, err)
-			assert.Equal(t, tt.want, id)
+			assert.Equal(t, tt.want, tok.id)
+			assert.Equal(t, testNow.Add(time.Hour).Truncate(time.Second), tok.expires.UTC(), "the expiry, to the second")
 		})
 	}
 }
@@ -171,4 +172,62 @@ func mintTokenParts(secret, header, claims string) string {
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write([]byte(header + "." + claims))
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// TestFastdeployDeploymentMovedMidWay: fastdeploy issued the deployment's
+// token as it started the deployment, valid 30 minutes. Collector A took
+// the first steps and died; collector B takes the last step and the
+// finish. B's root span must start at the deployment's start, not at the
+// step it saw first, and A, had it taken everything, builds the same one.
+func TestFastdeployDeploymentMovedMidWay(t *testing.T) {
+	t.Parallel()
+	started := testNow.Add(-10 * time.Minute).Truncate(time.Second)
+	token := "Bearer " + deploymentToken("31", started.Add(30*time.Minute))
+	step := func(name string, from, to time.Duration) string {
+		return `{"name": "` + name + `", "started": "` + started.Add(from).Format(time.RFC3339Nano) + `", "finished": "` +
+			started.Add(to).Format(time.RFC3339Nano) + `", "state": "success"}`
+	}
+	steps := []string{step("build", 2*time.Second, time.Minute), step("migrate", time.Minute, 2*time.Minute), step("restart", 2*time.Minute, 3*time.Minute)}
+	root := func(tr *testReceiver) ptrace.Span {
+		t.Helper()
+		for _, s := range allSpans(tr.traces) {
+			if spanAttr(s, "fastdeploy.span.kind") == "deployment" {
+				return s
+			}
+		}
+		t.Fatal("no root span")
+		return ptrace.Span{}
+	}
+	run := func(t *testing.T, mutate func(*Config), posted []string, tok string) ptrace.Span {
+		tr := newTestReceiver(t, func(c *Config) {
+			c.FastdeployJWTSecret = jwtSecret
+			if mutate != nil {
+				mutate(c)
+			}
+		})
+		for _, s := range posted {
+			rep := tr.do(t, http.MethodPost, pathCompatSteps, s, "Authorization", tok)
+			require.Equal(t, http.StatusOK, rep.status, rep.body)
+		}
+		rep := tr.do(t, http.MethodPut, pathCompatFinish, "", "Authorization", tok)
+		require.Equal(t, http.StatusOK, rep.status, rep.body)
+		return root(tr)
+	}
+
+	moved := run(t, nil, steps[2:], token)
+	assert.Equal(t, started, moved.StartTimestamp().AsTime(), "B starts the root span at the deployment's start")
+	whole := run(t, nil, steps, token)
+	assert.Equal(t, whole.StartTimestamp(), moved.StartTimestamp(), "the same root span on either collector")
+	assert.Equal(t, whole.SpanID(), moved.SpanID())
+
+	// Near misses: what the token's expiry cannot tell.
+	later := "Bearer " + deploymentToken("31", started.Add(2*time.Hour))
+	notFastdeploys := run(t, nil, steps[2:], later)
+	assert.Equal(t, started.Add(2*time.Minute), notFastdeploys.StartTimestamp().AsTime(),
+		"a token issued after the steps it covers (another lifetime): the first step heard")
+	off := run(t, func(c *Config) { c.Fastdeploy.DeploymentTokenLifetime = 0 }, steps[2:], token)
+	assert.Equal(t, started.Add(2*time.Minute), off.StartTimestamp().AsTime(), "lifetime 0 reads nothing from the token")
+	other := run(t, func(c *Config) { c.Fastdeploy.DeploymentTokenLifetime = 20 * time.Minute }, steps[2:], token)
+	assert.Equal(t, started.Add(2*time.Minute), other.StartTimestamp().AsTime(),
+		"a shorter configured lifetime puts the issue after the first step heard: ignored")
 }

@@ -91,7 +91,9 @@ func (c *compatRig) spans(id int) []ptrace.Span {
 func TestProxyModeRecordsOnlyWhatFastdeployAccepted(t *testing.T) {
 	t.Parallel()
 	c := newCompatRig(t, false, nil)
-	id, token := c.fd.StartDeployment(c.fd.AddService("web", nil), "GitHub", "alice", nil, []string{"build", "deploy"})
+	service := c.fd.AddService("web", nil)
+	beforeStart := time.Now()
+	id, token := c.fd.StartDeployment(service, "GitHub", "alice", nil, []string{"build", "deploy"})
 	task := c.task(token)
 	ctx := context.Background()
 	t0 := time.Now().UTC().Truncate(time.Microsecond)
@@ -126,7 +128,12 @@ func TestProxyModeRecordsOnlyWhatFastdeployAccepted(t *testing.T) {
 	}
 	root := byName["deploy unknown_service"]
 	require.Equal(t, "deployment", spanAttr(root, "fastdeploy.span.kind"))
-	assert.Equal(t, t0, root.StartTimestamp().AsTime(), "the deployment starts with its first step's started, not its finished")
+	// fastdeploy issued the token as it started the deployment, valid 30
+	// minutes, its expiry in whole seconds: the root span starts when
+	// fastdeploy started the deployment, to the second, before its steps.
+	rootStart := root.StartTimestamp().AsTime()
+	assert.False(t, rootStart.After(t0), "the deployment starts no later than its first step")
+	assert.True(t, rootStart.After(beforeStart.Add(-time.Second)), "root starts at %s, fastdeploy started it at %s (to the second)", rootStart, beforeStart)
 	assert.Equal(t, ptrace.StatusCodeError, root.Status().Code())
 	assert.Equal(t, "deployment failed at step deploy", root.Status().Message())
 	assert.Equal(t, t0, byName["build"].StartTimestamp().AsTime())

@@ -15,6 +15,9 @@ import (
 const (
 	defaultUpstreamTimeout = 10 * time.Second
 	defaultReauthMargin    = time.Minute
+	// fastdeploy issues a deployment's token as it starts the deployment,
+	// valid for 30 minutes (get_deploy_environment).
+	defaultDeploymentTokenLifetime = 30 * time.Minute
 )
 
 // FastdeployConfig connects the receiver to an existing fastdeploy server.
@@ -27,6 +30,22 @@ type FastdeployConfig struct {
 	Upstream configoptional.Optional[confighttp.ClientConfig] `mapstructure:"upstream"`
 	// API follows fastdeploy's event stream as a (read-only) user.
 	API configoptional.Optional[FastdeployAPIConfig] `mapstructure:"api"`
+	// DeploymentTokenLifetime is how long fastdeploy's deployment tokens
+	// are valid. fastdeploy issues the token as it starts the deployment,
+	// so its expiry less this lifetime is the deployment's start, to the
+	// second; the deploy process sends the token with every call, and a
+	// collector that takes a deployment over mid-way (scale-out, failover)
+	// starts the root span there instead of at the first step it saw. 0
+	// reads nothing from the expiry.
+	DeploymentTokenLifetime time.Duration `mapstructure:"deployment_token_lifetime"`
+}
+
+// tokenIssued is when fastdeploy issued tok; zero when unknown.
+func (c *FastdeployConfig) tokenIssued(tok deploymentJWT) time.Time {
+	if c.DeploymentTokenLifetime <= 0 || tok.expires.IsZero() {
+		return time.Time{}
+	}
+	return tok.expires.Add(-c.DeploymentTokenLifetime)
 }
 
 // FastdeployAPIConfig is how the receiver logs in to fastdeploy's API.
@@ -48,8 +67,9 @@ func defaultFastdeployConfig() FastdeployConfig {
 	api := FastdeployAPIConfig{ClientConfig: confighttp.NewDefaultClientConfig(), ReauthMargin: defaultReauthMargin, MaxBackoff: 30 * time.Second}
 	api.Timeout = 30 * time.Second
 	return FastdeployConfig{
-		Upstream: configoptional.Default(upstream),
-		API:      configoptional.Default(api),
+		Upstream:                configoptional.Default(upstream),
+		API:                     configoptional.Default(api),
+		DeploymentTokenLifetime: defaultDeploymentTokenLifetime,
 	}
 }
 
@@ -76,6 +96,9 @@ func validateBaseURL(field, endpoint string) error {
 // Validate checks the fastdeploy connection settings.
 func (c *FastdeployConfig) Validate() error {
 	var errs []error
+	if c.DeploymentTokenLifetime < 0 {
+		errs = append(errs, fmt.Errorf("fastdeploy.deployment_token_lifetime must not be negative, got %s", c.DeploymentTokenLifetime))
+	}
 	if c.Upstream.HasValue() {
 		up := c.Upstream.Get()
 		if err := validateBaseURL("fastdeploy.upstream.endpoint", up.Endpoint); err != nil {

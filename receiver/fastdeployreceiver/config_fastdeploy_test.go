@@ -20,6 +20,7 @@ func TestFastdeployConfig(t *testing.T) {
 		{name: "none", raw: map[string]any{}, check: func(t *testing.T, c *Config) {
 			assert.False(t, c.Fastdeploy.Upstream.HasValue())
 			assert.False(t, c.Fastdeploy.API.HasValue())
+			assert.Equal(t, 30*time.Minute, c.Fastdeploy.DeploymentTokenLifetime, "fastdeploy's own")
 		}},
 		{name: "upstream short form", raw: map[string]any{"upstream": "https://fastdeploy.internal"}, check: func(t *testing.T, c *Config) {
 			require.True(t, c.Fastdeploy.Upstream.HasValue())
@@ -45,6 +46,13 @@ func TestFastdeployConfig(t *testing.T) {
 		{name: "upstream zero timeout", raw: map[string]any{"upstream": map[string]any{"endpoint": "https://f.internal", "timeout": "0s"}}, wantErr: "fastdeploy.upstream.timeout"},
 		{name: "api without password", raw: map[string]any{"api": map[string]any{"endpoint": "https://f.internal", "username": "reader"}}, wantErr: "fastdeploy.api.password"},
 		{name: "api without username", raw: map[string]any{"api": map[string]any{"endpoint": "https://f.internal", "password": "x"}}, wantErr: "fastdeploy.api.username"},
+		{name: "token lifetime", raw: map[string]any{"deployment_token_lifetime": "45m"}, check: func(t *testing.T, c *Config) {
+			assert.Equal(t, 45*time.Minute, c.Fastdeploy.DeploymentTokenLifetime)
+		}},
+		{name: "token lifetime off", raw: map[string]any{"deployment_token_lifetime": "0s"}, check: func(t *testing.T, c *Config) {
+			assert.Zero(t, c.Fastdeploy.DeploymentTokenLifetime)
+		}},
+		{name: "negative token lifetime", raw: map[string]any{"deployment_token_lifetime": "-1m"}, wantErr: "fastdeploy.deployment_token_lifetime"},
 		{name: "api bad endpoint", raw: map[string]any{"api": map[string]any{"endpoint": "ws://f.internal", "username": "r", "password": "x"}}, wantErr: "fastdeploy.api.endpoint"},
 	}
 	for _, tt := range tests {

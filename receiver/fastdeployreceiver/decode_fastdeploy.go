@@ -34,6 +34,9 @@ type fastdeployStepInput struct {
 type fastdeployFinishInput struct {
 	deployment string
 	at         time.Time
+	// issued is when fastdeploy issued the deployment's token, read from
+	// it (FastdeployConfig.DeploymentTokenLifetime); zero when unknown.
+	issued time.Time
 }
 
 // domainEvent is one fastdeploy domain event: a deployment or a step.

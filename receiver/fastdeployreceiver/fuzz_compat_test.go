@@ -20,7 +20,11 @@ func FuzzDeploymentToken(f *testing.F) {
 	f.Fuzz(func(t *testing.T, auth string) {
 		var id string
 		var err error
-		bounded(t, "verifyDeploymentToken", []byte(auth), func() { id, err = verifyDeploymentToken([]byte(jwtSecret), auth, testNow) })
+		bounded(t, "verifyDeploymentToken", []byte(auth), func() {
+			var tok deploymentJWT
+			tok, err = verifyDeploymentToken([]byte(jwtSecret), auth, testNow)
+			id = tok.id
+		})
 		if err != nil {
 			if _, token, ok := strings.Cut(auth, " "); ok && len(token) > 8 && strings.Contains(err.Error(), token) {
 				t.Fatalf("error quotes the token: %v", err)

@@ -379,28 +379,28 @@ func (r *fastdeployReceiver) decodeDomainEvents(req *http.Request, body []byte) 
 // deploymentFromToken names the deployment a call is for. With a secret the
 // token is verified here; in proxy mode without one, fastdeploy's 2xx has
 // verified it and its claims are read as they are.
-func (r *fastdeployReceiver) deploymentFromToken(req *http.Request) (string, *requestError) {
-	var id string
+func (r *fastdeployReceiver) deploymentFromToken(req *http.Request) (deploymentJWT, *requestError) {
+	var tok deploymentJWT
 	var err error
 	if r.cfg.FastdeployJWTSecret == "" && r.upstream != nil {
-		id, err = deploymentTokenClaims(req.Header.Get("Authorization"))
+		tok, err = deploymentTokenClaims(req.Header.Get("Authorization"))
 	} else {
-		id, err = verifyDeploymentToken([]byte(r.cfg.FastdeployJWTSecret), req.Header.Get("Authorization"), r.now())
+		tok, err = verifyDeploymentToken([]byte(r.cfg.FastdeployJWTSecret), req.Header.Get("Authorization"), r.now())
 	}
 	if err != nil {
-		return "", &requestError{status: http.StatusUnauthorized, reason: "unauthorized", msg: err.Error(), field: "Authorization", index: -1}
+		return deploymentJWT{}, &requestError{status: http.StatusUnauthorized, reason: "unauthorized", msg: err.Error(), field: "Authorization", index: -1}
 	}
-	return id, nil
+	return tok, nil
 }
 
 func (r *fastdeployReceiver) decodeCompatStep(req *http.Request, body []byte) (input, *requestError) {
-	id, rerr := r.deploymentFromToken(req)
+	tok, rerr := r.deploymentFromToken(req)
 	if rerr != nil {
 		return nil, rerr
 	}
 	p := r.ansibleDecoder.parsers.Get()
 	defer r.ansibleDecoder.parsers.Put(p)
-	in, rerr := decodeCompatStep(body, p, id)
+	in, rerr := decodeCompatStep(body, p, tok.id)
 	if rerr != nil {
 		return nil, rerr
 	}
@@ -408,11 +408,11 @@ func (r *fastdeployReceiver) decodeCompatStep(req *http.Request, body []byte) (i
 }
 
 func (r *fastdeployReceiver) decodeCompatFinish(req *http.Request, _ []byte) (input, *requestError) {
-	id, rerr := r.deploymentFromToken(req)
+	tok, rerr := r.deploymentFromToken(req)
 	if rerr != nil {
 		return nil, rerr
 	}
-	return &fastdeployFinishInput{deployment: id, at: r.now()}, nil
+	return &fastdeployFinishInput{deployment: tok.id, at: r.now(), issued: r.cfg.Fastdeploy.tokenIssued(tok)}, nil
 }
 
 // fastdeploy's deploy process reads its own answers.

@@ -30,61 +30,75 @@ type deploymentClaims struct {
 	Exp        json.Number `json:"exp"`
 }
 
+// deploymentJWT is what a deployment JWT tells: the deployment (id in
+// canonical decimal form) and when the token expires (zero when unsaid).
+type deploymentJWT struct {
+	id      string
+	expires time.Time
+}
+
 // verifyDeploymentToken checks a fastdeploy deployment JWT (HS256, claims
-// {"type": "deployment", "deployment": <int>, "exp": <unix seconds>}) and
-// returns the deployment id. A token without exp is refused: deployment
-// tokens are meant to expire.
-func verifyDeploymentToken(secret []byte, authorization string, now time.Time) (string, error) {
+// {"type": "deployment", "deployment": <int>, "exp": <unix seconds>}). A
+// token without exp is refused: deployment tokens are meant to expire.
+func verifyDeploymentToken(secret []byte, authorization string, now time.Time) (deploymentJWT, error) {
 	parts, err := bearerTokenParts(authorization)
 	if err != nil {
-		return "", err
+		return deploymentJWT{}, err
 	}
 	header, err := base64.RawURLEncoding.DecodeString(parts[0])
 	if err != nil {
-		return "", errTokenMalformed
+		return deploymentJWT{}, errTokenMalformed
 	}
 	var h struct {
 		Alg string `json:"alg"`
 	}
 	if json.Unmarshal(header, &h) != nil {
-		return "", errTokenMalformed
+		return deploymentJWT{}, errTokenMalformed
 	}
 	if h.Alg != "HS256" {
-		return "", errTokenAlgorithm
+		return deploymentJWT{}, errTokenAlgorithm
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
 	if err != nil {
-		return "", errTokenMalformed
+		return deploymentJWT{}, errTokenMalformed
 	}
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte(parts[0] + "." + parts[1]))
 	if !hmac.Equal(sig, mac.Sum(nil)) {
-		return "", errTokenSignature
+		return deploymentJWT{}, errTokenSignature
 	}
 	claims, id, err := decodeDeploymentClaims(parts[1])
 	if err != nil {
-		return "", err
+		return deploymentJWT{}, err
 	}
 	exp, err := claims.Exp.Float64()
 	if err != nil || claims.Exp == "" {
-		return "", errTokenMalformed
+		return deploymentJWT{}, errTokenMalformed
 	}
-	if now.After(time.Unix(int64(exp), 0)) {
-		return "", errTokenExpired
+	expires := time.Unix(int64(exp), 0)
+	if now.After(expires) {
+		return deploymentJWT{}, errTokenExpired
 	}
-	return id, nil
+	return deploymentJWT{id: id, expires: expires}, nil
 }
 
-// deploymentTokenClaims reads the deployment id from a deployment JWT
-// without verifying it. Only for a call fastdeploy's own server has
-// already accepted, which verified the token.
-func deploymentTokenClaims(authorization string) (string, error) {
+// deploymentTokenClaims reads a deployment JWT without verifying it. Only
+// for a call fastdeploy's own server has already accepted, which verified
+// the token.
+func deploymentTokenClaims(authorization string) (deploymentJWT, error) {
 	parts, err := bearerTokenParts(authorization)
 	if err != nil {
-		return "", err
+		return deploymentJWT{}, err
 	}
-	_, id, err := decodeDeploymentClaims(parts[1])
-	return id, err
+	claims, id, err := decodeDeploymentClaims(parts[1])
+	if err != nil {
+		return deploymentJWT{}, err
+	}
+	tok := deploymentJWT{id: id}
+	if exp, err := claims.Exp.Float64(); err == nil {
+		tok.expires = time.Unix(int64(exp), 0)
+	}
+	return tok, nil
 }
 
 // bearerTokenParts splits "Bearer <jwt>" into the JWT's three parts.

@@ -13,7 +13,36 @@ func (in *fastdeployStepInput) track(x *txn) {
 	x.compatStep(in.deployment, "", s.Name, compatState(s.State), s.Started, s.Finished, s.Message)
 }
 
-func (in *fastdeployFinishInput) track(x *txn) { x.compatFinish(in.deployment, "", in.at, nil) }
+func (in *fastdeployFinishInput) track(x *txn) {
+	x.compatFinish(in.deployment, "", in.at, tokenStart(x, in))
+}
+
+// tokenStart is the deployment's start told by its token's issue time, for
+// a deployment whose start event this collector did not hear (fastdeploy's
+// deploy process sends none; the stream's DeploymentStarted is better).
+// Every collector reads the same from the same token, so a deployment that
+// moved between collectors gets the same root span on either, beginning
+// before the steps the first collector took. Ignored when it lies after
+// the earliest thing heard of the deployment: the token then does not come
+// from fastdeploy's start (another lifetime, or clocks apart).
+func tokenStart(x *txn, in *fastdeployFinishInput) *deployevent.Deployment {
+	if in.issued.IsZero() {
+		return nil
+	}
+	d, _ := x.fdDeployment(in.deployment)
+	if d.startSeen {
+		return nil
+	}
+	heard := d.started
+	if heard.IsZero() {
+		heard = in.at
+	}
+	if in.issued.After(heard) {
+		return nil
+	}
+	started := in.issued
+	return &deployevent.Deployment{Started: &started}
+}
 
 // track applies posted domain events as the followed stream's: the same
 // events make the same spans whichever way they come.
