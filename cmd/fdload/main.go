@@ -64,7 +64,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	var sink *loadgen.Sink
 	if *sinkAddr != "" {
 		var err error
-		if sink, err = loadgen.StartSink(*sinkAddr, true); err != nil {
+		if sink, err = loadgen.StartSink(*sinkAddr); err != nil {
 			return fmt.Errorf("start sink: %w", err)
 		}
 		defer sink.Close()
@@ -98,10 +98,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		want := res.AcknowledgedSpans()
 		began := time.Now()
 		sink.WaitFor(*drain, func() bool {
-			missing, _, _ := sink.Missing(acked)
+			missing, _ := sink.Missing(acked)
 			return len(missing) == 0 && len(sink.MissingLogs(acked)) == 0
 		})
-		missing, repeated, _ := sink.Missing(acked)
+		missing, repeated := sink.Missing(acked)
 		c := sink.Counts()
 		fmt.Fprintf(out, "sink: %d of %d acknowledged spans arrived (%d missing, %d more than once) within %s; %d span receipts, %d log records (%d acknowledged), %d deployments short of log records\n",
 			want-len(missing), want, len(missing), repeated, time.Since(began).Round(time.Millisecond), c.SpanReceipts, c.LogRecords, res.Events, len(sink.MissingLogs(acked)))

@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -16,6 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
@@ -200,28 +204,37 @@ func TestRunNeedsABound(t *testing.T) {
 	assert.Error(t, err)
 }
 
-func TestSinkCountsByIDAndRefuses(t *testing.T) {
-	s, err := StartSink("127.0.0.1:0", true)
+// TestSinkMissing checks the load run's view of the sink: acknowledged
+// spans that never arrived, ones that arrived twice, deployments short of
+// log records.
+func TestSinkMissing(t *testing.T) {
+	s, err := StartSink("127.0.0.1:0")
 	require.NoError(t, err)
 	defer s.Close()
-	s.SetRefusing(true)
-	resp, err := http.Post(s.Endpoint()+"/v1/traces", "application/x-protobuf", nil)
+	trace := deploytrace.TraceID{1}
+	td := ptrace.NewTraces()
+	spans := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
+	for _, id := range []deploytrace.SpanID{{2}, {3}, {3}} {
+		sp := spans.AppendEmpty()
+		sp.SetTraceID(pcommon.TraceID(trace))
+		sp.SetSpanID(pcommon.SpanID(id))
+	}
+	body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	require.NoError(t, err)
+	resp, err := http.Post(s.Endpoint()+"/v1/traces", "application/x-protobuf", bytes.NewReader(body))
 	require.NoError(t, err)
 	resp.Body.Close()
-	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
-	assert.Equal(t, 1, s.Counts().Refused)
-	s.SetRefusing(false)
-	resp, err = http.Post(s.Endpoint()+"/v1/traces", "application/x-protobuf", nil)
-	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusOK, resp.StatusCode, "an empty export request is valid")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
 
-	acked := map[deploytrace.TraceID]*Acked{{1}: {ID: "d", Spans: []deploytrace.SpanID{{1}}, Events: 1}}
-	missing, repeated, err := s.Missing(acked)
-	require.NoError(t, err)
+	acked := map[deploytrace.TraceID]*Acked{
+		trace:                  {ID: "d", Spans: []deploytrace.SpanID{{1}, {2}, {3}}, Events: 1},
+		deploytrace.TraceID{9}: {ID: "e", Events: 0},
+	}
+	missing, repeated := s.Missing(acked)
 	assert.Equal(t, []string{"d/0100000000000000"}, missing)
-	assert.Zero(t, repeated)
-	assert.Equal(t, []string{"d"}, s.MissingLogs(acked))
+	assert.Equal(t, 1, repeated, "span 3 arrived twice")
+	assert.Equal(t, []string{"d"}, s.MissingLogs(acked), "d has an acknowledged event and no log record; e has none to miss")
+	assert.Empty(t, s.Spans(), "a counting sink keeps no data")
 }
 
 func TestProcessMemory(t *testing.T) {

@@ -65,7 +65,7 @@ func loadConfig(t *testing.T, vars map[string]string) string {
 func startLoadStack(t *testing.T, vars map[string]string) *loadStack {
 	t.Helper()
 	bin := collectorproc.Binary(t)
-	sink, err := loadgen.StartSink("127.0.0.1:0", true)
+	sink, err := loadgen.StartSink("127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sink.Close() })
 	all := map[string]string{
@@ -110,11 +110,10 @@ func requireAllArrived(t *testing.T, sink *loadgen.Sink, res *loadgen.Result, wi
 	acked := res.Acknowledged()
 	require.NotEmpty(t, acked, "nothing was acknowledged:\n%s", res)
 	sink.WaitFor(within, func() bool {
-		missing, _, _ := sink.Missing(acked)
+		missing, _ := sink.Missing(acked)
 		return len(missing) == 0 && len(sink.MissingLogs(acked)) == 0
 	})
-	missing, repeated, err := sink.Missing(acked)
-	require.NoError(t, err)
+	missing, repeated := sink.Missing(acked)
 	require.Empty(t, missing, "acknowledged spans never exported (%d of %d):\n%s", len(missing), res.AcknowledgedSpans(), res)
 	require.Empty(t, sink.MissingLogs(acked), "deployments with acknowledged events whose log records were not all exported")
 	return repeated

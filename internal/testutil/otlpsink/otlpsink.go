@@ -1,6 +1,9 @@
-// Package otlpsink is an OTLP/HTTP server for tests: the collector's
-// otlphttp exporter points at it and tests read what arrived. It stands in
-// for a tracing backend where contrib's file exporter cannot be had.
+// Package otlpsink is the OTLP/HTTP backend of the tests and of fdload:
+// the collector's otlphttp exporter points at it. It always counts what
+// arrives, by trace and span id; a recording sink (Start) also keeps the
+// data for tests to read, a counting one (StartCounting) does not, for
+// load runs long enough for kept data to grow too big. It stands in for a
+// tracing backend where contrib's file exporter cannot be had.
 package otlpsink
 
 import (
@@ -13,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -21,48 +25,62 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
 
-// Sink collects what OTLP/HTTP exporters send to it.
+// Sink receives what OTLP/HTTP exporters send to it.
 type Sink struct {
-	srv      *http.Server
-	ln       net.Listener
+	srv  *http.Server
+	ln   net.Listener
+	keep bool
+
 	mu       sync.Mutex
 	traces   []ptrace.Traces
 	logs     []plog.Logs
 	metrics  []pmetric.Metrics
+	spanIDs  map[pcommon.TraceID]map[pcommon.SpanID]int
+	traceLog map[pcommon.TraceID]int
+	counts   Counts
 	changed  chan struct{}
 	refusing bool
 }
 
-// Start listens on a free loopback port.
-func Start() (*Sink, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// Counts are totals of what a Sink received.
+type Counts struct {
+	SpanReceipts int // spans received, repeats included
+	UniqueSpans  int // distinct (trace, span) ids
+	LogRecords   int
+	Metrics      int // metrics payloads
+	Refused      int // export requests answered 503 while refusing
+}
+
+// Start starts a recording sink on a free loopback port.
+func Start() (*Sink, error) { return start("127.0.0.1:0", true) }
+
+// StartCounting starts a sink on addr ("127.0.0.1:0" for a free port)
+// that counts by id and keeps no data: Spans, Logs, Metrics and
+// ExportedJSON return nothing.
+func StartCounting(addr string) (*Sink, error) { return start(addr, false) }
+
+func start(addr string, keep bool) (*Sink, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	s := &Sink{ln: ln, changed: make(chan struct{})}
+	s := &Sink{
+		ln: ln, keep: keep, changed: make(chan struct{}),
+		spanIDs:  map[pcommon.TraceID]map[pcommon.SpanID]int{},
+		traceLog: map[pcommon.TraceID]int{},
+	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/v1/traces", s.handle(func(b []byte) error {
-		req := ptraceotlp.NewExportRequest()
-		if err := req.UnmarshalProto(b); err != nil {
-			return err
-		}
-		s.traces = append(s.traces, req.Traces())
-		return nil
-	}))
-	mux.HandleFunc("/v1/logs", s.handle(func(b []byte) error {
-		req := plogotlp.NewExportRequest()
-		if err := req.UnmarshalProto(b); err != nil {
-			return err
-		}
-		s.logs = append(s.logs, req.Logs())
-		return nil
-	}))
+	mux.HandleFunc("/v1/traces", s.handle(s.storeTraces))
+	mux.HandleFunc("/v1/logs", s.handle(s.storeLogs))
 	mux.HandleFunc("/v1/metrics", s.handle(func(b []byte) error {
 		req := pmetricotlp.NewExportRequest()
 		if err := req.UnmarshalProto(b); err != nil {
 			return err
 		}
-		s.metrics = append(s.metrics, req.Metrics())
+		s.counts.Metrics++
+		if s.keep {
+			s.metrics = append(s.metrics, req.Metrics())
+		}
 		return nil
 	}))
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -70,8 +88,87 @@ func Start() (*Sink, error) {
 	return s, nil
 }
 
+// storeTraces runs with s.mu held.
+func (s *Sink) storeTraces(b []byte) error {
+	req := ptraceotlp.NewExportRequest()
+	if err := req.UnmarshalProto(b); err != nil {
+		return err
+	}
+	rss := req.Traces().ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		sss := rss.At(i).ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				sp := spans.At(k)
+				m := s.spanIDs[sp.TraceID()]
+				if m == nil {
+					m = map[pcommon.SpanID]int{}
+					s.spanIDs[sp.TraceID()] = m
+				}
+				if m[sp.SpanID()] == 0 {
+					s.counts.UniqueSpans++
+				}
+				m[sp.SpanID()]++
+				s.counts.SpanReceipts++
+			}
+		}
+	}
+	if s.keep {
+		s.traces = append(s.traces, req.Traces())
+	}
+	return nil
+}
+
+// storeLogs runs with s.mu held.
+func (s *Sink) storeLogs(b []byte) error {
+	req := plogotlp.NewExportRequest()
+	if err := req.UnmarshalProto(b); err != nil {
+		return err
+	}
+	rls := req.Logs().ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		sls := rls.At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			recs := sls.At(j).LogRecords()
+			s.counts.LogRecords += recs.Len()
+			for k := 0; k < recs.Len(); k++ {
+				s.traceLog[recs.At(k).TraceID()]++
+			}
+		}
+	}
+	if s.keep {
+		s.logs = append(s.logs, req.Logs())
+	}
+	return nil
+}
+
+// Counts returns the totals so far.
+func (s *Sink) Counts() Counts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counts
+}
+
+// SpanReceipts says how many times the span (trace, span) arrived.
+func (s *Sink) SpanReceipts(trace pcommon.TraceID, span pcommon.SpanID) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.spanIDs[trace][span]
+}
+
+// TraceLogRecords says how many log records of trace arrived.
+func (s *Sink) TraceLogRecords(trace pcommon.TraceID) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.traceLog[trace]
+}
+
 // Endpoint is the base URL for an otlphttp exporter.
 func (s *Sink) Endpoint() string { return "http://" + s.ln.Addr().String() }
+
+// Addr is the listening address.
+func (s *Sink) Addr() string { return s.ln.Addr().String() }
 
 // SetRefusing makes the sink answer 503, as a backend that is down would.
 func (s *Sink) SetRefusing(refuse bool) {
@@ -99,6 +196,7 @@ func (s *Sink) handle(store func([]byte) error) http.HandlerFunc {
 		}
 		s.mu.Lock()
 		if s.refusing {
+			s.counts.Refused++
 			s.mu.Unlock()
 			http.Error(w, "refusing", http.StatusServiceUnavailable)
 			return
@@ -172,10 +270,13 @@ func (s *Sink) Changed() <-chan struct{} {
 }
 
 // WaitFor waits until cond holds or the timeout passes, re-checking at each
-// export; it reports whether cond held.
+// accepted export and at least every 200ms (cond may depend on more than
+// the sink); it reports whether cond held.
 func (s *Sink) WaitFor(timeout time.Duration, cond func() bool) bool {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		ch := s.Changed()
 		if cond() {
@@ -183,6 +284,7 @@ func (s *Sink) WaitFor(timeout time.Duration, cond func() bool) bool {
 		}
 		select {
 		case <-ch:
+		case <-tick.C:
 		case <-deadline.C:
 			return cond()
 		}
