@@ -81,10 +81,22 @@ type persister struct {
 	slots    uint64 // dedup chunks kept: the window plus one partial chunk
 	chunkSeq uint64
 	chunk    []string
+	// atRest redacts secrets before anything is written (persist_redact.go).
+	atRest *atRest
+	// The redacted stored form of each in-flight deployment and step, by
+	// the state it was made from: a transaction replaces the states it
+	// changes (clone), so a state seen before is unchanged and is not
+	// redacted again.
+	deploymentRecords map[*deploymentState]persistedDeployment
+	stepRecords       map[*stepState]persistedStep
 }
 
-func newPersister(client storage.Client, dedupWindow int) *persister {
-	return &persister{client: client, slots: uint64(dedupWindow/dedupChunkSize + 2)}
+func newPersister(client storage.Client, dedupWindow int) (*persister, error) {
+	a, err := newAtRest()
+	if err != nil {
+		return nil, err
+	}
+	return &persister{client: client, slots: uint64(dedupWindow/dedupChunkSize + 2), atRest: a}, nil
 }
 
 func dedupKey(slot uint64) string { return keyDedupPrefix + strconv.FormatUint(slot, 10) }
@@ -167,7 +179,7 @@ func decodeHexID(s string, dst []byte) error {
 func (p *persister) save(ctx context.Context, t *tracker, stateChanged bool, ids []string) error {
 	var ops []*storage.Operation
 	if stateChanged {
-		raw, err := json.Marshal(snapshot(t))
+		raw, err := json.Marshal(p.snapshot(t))
 		if err != nil {
 			return fmt.Errorf("encode state: %w", err)
 		}
@@ -176,7 +188,9 @@ func (p *persister) save(ctx context.Context, t *tracker, stateChanged bool, ids
 	for len(ids) > 0 {
 		room := dedupChunkSize - len(p.chunk)
 		n := min(room, len(ids))
-		p.chunk = append(p.chunk, ids[:n]...)
+		for _, id := range ids[:n] {
+			p.chunk = append(p.chunk, p.atRest.str(id, false))
+		}
 		ids = ids[n:]
 		raw, err := json.Marshal(dedupChunk{Seq: p.chunkSeq, IDs: p.chunk})
 		if err != nil {
@@ -194,14 +208,30 @@ func (p *persister) save(ctx context.Context, t *tracker, stateChanged bool, ids
 	return p.client.Batch(ctx, ops...)
 }
 
-func snapshot(t *tracker) persistedState {
+// snapshot is the stored form of the tracker's state, secrets redacted.
+func (p *persister) snapshot(t *tracker) persistedState {
 	st := persistedState{Format: persistedFormat}
+	deployments := make(map[*deploymentState]persistedDeployment, len(t.deployments))
 	for _, id := range slices.Sorted(maps.Keys(t.deployments)) {
-		st.Deployments = append(st.Deployments, t.deployments[id].record())
+		d := t.deployments[id]
+		rec, ok := p.deploymentRecords[d]
+		if !ok {
+			rec = redacted(p.atRest, d.record())
+		}
+		deployments[d] = rec
+		st.Deployments = append(st.Deployments, rec)
 	}
+	p.deploymentRecords = deployments
+	steps := make(map[*stepState]persistedStep, len(t.steps))
 	for k, s := range t.steps {
-		st.Steps = append(st.Steps, s.record(k.deployment))
+		rec, ok := p.stepRecords[s]
+		if !ok {
+			rec = redacted(p.atRest, s.record(k.deployment))
+		}
+		steps[s] = rec
+		st.Steps = append(st.Steps, rec)
 	}
+	p.stepRecords = steps
 	slices.SortFunc(st.Steps, func(a, b persistedStep) int {
 		if c := strings.Compare(a.Deployment, b.Deployment); c != 0 {
 			return c
@@ -213,7 +243,7 @@ func snapshot(t *tracker) persistedState {
 	})
 	t.runs.All(func(parent deploytrace.SpanID, r ansibleRun) bool {
 		if r.playID != "" || !r.start.IsZero() { // else a finished run
-			st.Runs = append(st.Runs, r.record(parent))
+			st.Runs = append(st.Runs, redacted(p.atRest, r.record(parent)))
 		}
 		return true
 	})

@@ -84,7 +84,9 @@ func TestPersistRoundTripsEveryField(t *testing.T) {
 	before.runs.Put(parent, run)
 
 	store := &memStorage{data: map[string][]byte{}}
-	before.persist = newPersister(store, 16)
+	var err error
+	before.persist, err = newPersister(store, 16)
+	require.NoError(t, err)
 	require.NoError(t, before.persist.save(context.Background(), before, true, []string{"delivery-1"}))
 
 	after := newTracker(time.Hour, 16, "test")
@@ -97,9 +99,9 @@ func TestPersistRoundTripsEveryField(t *testing.T) {
 	assert.True(t, after.delivered.Contains("delivery-1"))
 
 	// Written again, the state is byte for byte what was read.
-	first, err := json.Marshal(snapshot(before))
+	first, err := json.Marshal(before.persist.snapshot(before))
 	require.NoError(t, err)
-	second, err := json.Marshal(snapshot(after))
+	second, err := json.Marshal(after.persist.snapshot(after))
 	require.NoError(t, err)
 	assert.JSONEq(t, string(first), string(second))
 }

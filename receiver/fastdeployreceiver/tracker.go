@@ -280,7 +280,10 @@ func (x *txn) commit(ctx context.Context) error {
 func (t *tracker) attach(ctx context.Context, client storage.Client, dedupWindow int) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p := newPersister(client, dedupWindow)
+	p, err := newPersister(client, dedupWindow)
+	if err != nil {
+		return err
+	}
 	if err := p.load(ctx, t); err != nil {
 		return err
 	}
