@@ -57,7 +57,7 @@ receivers:
     fastdeploy_jwt_secret: {{jwt}}
     storage: file_storage
     max_connections: {{max_connections}}
-processors:
+{{receiver_extra}}processors:
   memory_limiter:
     check_interval: 100ms
     limit_mib: {{limit_mib}}
@@ -95,6 +95,17 @@ type attackStack struct {
 	sink     *otlpsink.Sink
 	proc     *collectorproc.Process
 	maxConns int
+	// what restart needs: the binary, the config, health's URL, and the
+	// file_storage directory, kept across restarts
+	bin, cfg, health, stateDir string
+}
+
+// restart stops the collector with SIGTERM and starts it again on the
+// same ports, config and storage.
+func (s *attackStack) restart() {
+	s.t.Helper()
+	s.proc.Stop(s.t)
+	s.proc = collectorproc.Start(s.t, s.bin, s.cfg, s.health)
 }
 
 // randomHex is an obviously generated value: no literal in the tests
@@ -108,6 +119,13 @@ func randomHex(t *testing.T, n int) string {
 }
 
 func startAttackStack(t *testing.T, maxConns int) *attackStack {
+	t.Helper()
+	return startAttackStackWith(t, maxConns, "")
+}
+
+// startAttackStackWith adds receiverExtra (YAML lines indented for the
+// receiver's section) to the receiver's settings.
+func startAttackStackWith(t *testing.T, maxConns int, receiverExtra string) *attackStack {
 	t.Helper()
 	bin := collectorproc.Binary(t)
 	sink, err := otlpsink.Start()
@@ -124,9 +142,10 @@ func startAttackStack(t *testing.T, maxConns int) *attackStack {
 		"{{dir}}", state, "{{cert}}", cert.certFile, "{{key}}", cert.keyFile,
 		"{{secret}}", string(s.secret), "{{jwt}}", randomHex(t, 32),
 		"{{max_connections}}", strconv.Itoa(maxConns), "{{limit_mib}}", strconv.Itoa(attackLimitMiB),
-		"{{sink}}", sink.Endpoint(),
+		"{{sink}}", sink.Endpoint(), "{{receiver_extra}}", receiverExtra,
 	).Replace(attackConfig)
-	s.proc = collectorproc.Start(t, bin, cfg, fmt.Sprintf("http://127.0.0.1:%d/", health))
+	s.bin, s.cfg, s.health, s.stateDir = bin, cfg, fmt.Sprintf("http://127.0.0.1:%d/", health), state
+	s.proc = collectorproc.Start(t, bin, cfg, s.health)
 	s.addr = fmt.Sprintf("127.0.0.1:%d", receiver)
 	s.url = "https://" + s.addr
 	s.tls = cert.clientTLS(t)
