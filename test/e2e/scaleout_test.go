@@ -28,8 +28,8 @@ import (
 
 // scaleoutCollectorConfig is one of the collectors behind HAProxy: state
 // and sending queue on its own file_storage, deployment metrics on its own
-// Prometheus endpoint, traces to its own sink so the test knows which
-// collector sent what.
+// Prometheus endpoint and a shared_ledger directory all of them write,
+// traces to its own sink so the test knows which collector sent what.
 const scaleoutCollectorConfig = `
 extensions:
   health_check:
@@ -46,6 +46,8 @@ connectors:
   deploy_metrics:
     metrics_flush_interval: 300ms
     storage: file_storage
+    shared_ledger:
+      directory: {{ledger}}
 exporters:
   otlp_http:
     endpoint: {{sink}}
@@ -87,7 +89,7 @@ type scaleoutCollector struct {
 	proc     *collectorproc.Process
 }
 
-func startScaleoutCollector(t *testing.T, bin, name, jwt string) *scaleoutCollector {
+func startScaleoutCollector(t *testing.T, bin, name, jwt, ledger string) *scaleoutCollector {
 	t.Helper()
 	sink, err := otlpsink.Start()
 	require.NoError(t, err)
@@ -98,7 +100,7 @@ func startScaleoutCollector(t *testing.T, bin, name, jwt string) *scaleoutCollec
 	c.health = fmt.Sprintf("http://127.0.0.1:%d/", health)
 	c.config = strings.NewReplacer("{{health}}", strconv.Itoa(health), "{{receiver}}", strconv.Itoa(c.receiver),
 		"{{metrics}}", strconv.Itoa(c.metrics), "{{sink}}", sink.Endpoint(), "{{jwt}}", jwt,
-		"{{dir}}", filepath.ToSlash(t.TempDir())).Replace(scaleoutCollectorConfig)
+		"{{dir}}", filepath.ToSlash(t.TempDir()), "{{ledger}}", filepath.ToSlash(ledger)).Replace(scaleoutCollectorConfig)
 	c.start(t)
 	return c
 }
@@ -242,10 +244,11 @@ func TestScaleOutFailover(t *testing.T) {
 	bin := collectorproc.Binary(t)
 	deployerBin := deployerBinary(t)
 	jwt := "scaleout-test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	ledger := t.TempDir()
 	var collectors []*scaleoutCollector
 	var addrs []string
 	for i := range 3 {
-		c := startScaleoutCollector(t, bin, fmt.Sprintf("collector%d", i+1), jwt)
+		c := startScaleoutCollector(t, bin, fmt.Sprintf("collector%d", i+1), jwt, ledger)
 		collectors = append(collectors, c)
 		addrs = append(addrs, c.addr())
 	}
@@ -271,6 +274,10 @@ func TestScaleOutFailover(t *testing.T) {
 		clientErrors = append(clientErrors, fmt.Sprintf(format, args...))
 	}
 	var deployerIDs, fastdeployIDs []string
+	// When each fastdeploy deployment really started: the client's clock
+	// when it "started" it, as fastdeploy's server would.
+	var fdStartMu sync.Mutex
+	fastdeployStarted := map[string]time.Time{}
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
@@ -316,11 +323,18 @@ func TestScaleOutFailover(t *testing.T) {
 			defer wg.Done()
 			for i := range fastdeployRuns {
 				id := 7000 + w*1000 + i
+				// fastdeploy starts the deployment and issues its token, valid
+				// 30 minutes; its deploy process starts a moment later.
+				deploymentStart := time.Now()
+				fdStartMu.Lock()
+				fastdeployStarted[deploytrace.DeploymentTraceID(strconv.Itoa(id)).String()] = deploymentStart
+				fdStartMu.Unlock()
 				task := &fakefastdeploy.DeployTask{
 					StepsURL: lb.url + "/steps/", FinishURL: lb.url + "/deployments/finish/",
-					AccessToken: fakefastdeploy.SignToken([]byte(jwt), map[string]any{"type": "deployment", "deployment": id}, time.Now().Add(time.Hour)),
+					AccessToken: fakefastdeploy.SignToken([]byte(jwt), map[string]any{"type": "deployment", "deployment": id}, deploymentStart.Add(30*time.Minute)),
 					SleepOnFail: 200 * time.Millisecond,
 				}
+				time.Sleep(50 * time.Millisecond) // the deploy process starts
 				start := time.Now()
 				for s := range fastdeploySteps {
 					time.Sleep(150 * time.Millisecond) // the step runs
@@ -345,8 +359,9 @@ func TestScaleOutFailover(t *testing.T) {
 		require.True(t, poll(5*time.Minute, func() bool { return done.Load() >= int64(n) }), "%d deployments done", n)
 	}
 	waitDone(total / 3)
-	// Kill it while one of its deployments is under way: steps exported,
-	// no root span yet anywhere.
+	// Kill it while one of its fastdeploy deployments is under way: steps
+	// exported, no root span yet anywhere. fastdeploy's is the harder case:
+	// its calls carry no start, the deployer's events do.
 	roots := func() map[string]bool {
 		out := map[string]bool{}
 		for _, c := range collectors {
@@ -361,14 +376,17 @@ func TestScaleOutFailover(t *testing.T) {
 	var underWay string
 	require.True(t, poll(60*time.Second, func() bool {
 		finished := roots()
+		fdStartMu.Lock()
+		defer fdStartMu.Unlock()
 		for _, s := range victim.sink.Spans() {
-			if tr := s.Span.TraceID().String(); !finished[tr] {
+			tr := s.Span.TraceID().String()
+			if _, fd := fastdeployStarted[tr]; fd && !finished[tr] {
 				underWay = tr
 				return true
 			}
 		}
 		return false
-	}), "a deployment under way on %s", victim.name)
+	}), "a fastdeploy deployment under way on %s", victim.name)
 	// A probe asks HAProxy for /health as the deployment under way, so it
 	// is placed on the victim until the victim dies: the failover gap is
 	// how long after the kill its requests succeed again.
@@ -457,11 +475,21 @@ func TestScaleOutFailover(t *testing.T) {
 			}
 		}
 		assert.Equal(t, 1, roots, "trace %s: one root span", tr)
-		if !selfContained[tr] {
+		// The deployer's events carry the deployment's start, fastdeploy's
+		// token tells it: the root span encloses every step whichever
+		// collector built it, and a fastdeploy root starts when the
+		// deployment did, to the second of the token's expiry.
+		if started, ok := fastdeployStarted[tr]; ok {
+			for _, s := range spans {
+				if s.kind != "deployment" {
+					continue
+				}
+				assert.False(t, s.start.After(started), "trace %s: root starts at %s, after the deployment's start %s", tr, s.start, started)
+				assert.Less(t, started.Sub(s.start), time.Second, "trace %s: root starts at %s, the deployment at %s", tr, s.start, started)
+			}
+		} else if !selfContained[tr] {
 			continue
 		}
-		// The deployer's events carry the deployment's start: the root
-		// span encloses every step whichever collector built it.
 		for id, s := range spans {
 			if s.kind != "deployment" {
 				continue
@@ -482,6 +510,12 @@ func TestScaleOutFailover(t *testing.T) {
 	}
 	t.Logf("deployment under way at the kill (trace %s) exported by %v", underWay, from)
 	assert.Greater(t, len(from), 1, "the deployment under way moved to another collector")
+	for _, s := range got[underWay] {
+		if s.kind == "deployment" {
+			t.Logf("moved fastdeploy deployment: root span from %s starts %s after the deployment's start",
+				s.from, s.start.Sub(fastdeployStarted[underWay]))
+		}
+	}
 
 	// The metrics add up across collectors: three instances, one total.
 	prom.waitForValue(t, `sum(deployments_total)`, float64(total))
@@ -559,4 +593,108 @@ func (p *failoverProbe) stop(killedAt time.Time) failoverGap {
 		}
 	}
 	return g
+}
+
+// TestScaleOutRetriedFinishCountsOnce sends the same finishing request to
+// two collectors through HAProxy, as a client does that never heard the
+// answer of a collector that then died: deployments finish on their
+// collectors, the busiest one is SIGKILLed, and every finishing request is
+// sent again. The deployments of the dead collector reach another one,
+// which builds their root spans again; the shared ledger keeps it from
+// counting them, so Prometheus's sum of deployments_total over the three
+// collectors (the dead one restarted with its stored counts) equals the
+// deployments run.
+func TestScaleOutRetriedFinishCountsOnce(t *testing.T) {
+	bin := collectorproc.Binary(t)
+	jwt := "scaleout-dup-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	ledger := t.TempDir()
+	var collectors []*scaleoutCollector
+	var addrs []string
+	for i := range 3 {
+		c := startScaleoutCollector(t, bin, fmt.Sprintf("collector%d", i+1), jwt, ledger)
+		collectors = append(collectors, c)
+		addrs = append(addrs, c.addr())
+	}
+	lb := startHAProxy(t, addrs)
+	prom := startScaleoutPrometheus(t, collectors)
+
+	const deployments = 12
+	send := func(id string, body []byte) {
+		t.Helper()
+		r := post(t, lb.url+"/v1/deployments/events", "application/x-ndjson", body, map[string]string{"X-Fastdeploy-Deployment": id})
+		require.Equal(t, http.StatusOK, r.status, "deployment %s: %v", id, r.body)
+	}
+	finishes := map[string][]byte{}
+	for i := range deployments {
+		id := fmt.Sprintf("dup-%d", i)
+		started := time.Now().UTC()
+		ts := func(d time.Duration) string { return started.Add(d).Format(time.RFC3339Nano) }
+		send(id, []byte(fmt.Sprintf(`{"type":"deployment.started","id":"%[1]s-0","time":%[2]q,"deployment":{"id":%[1]q,"service":"dup-web","environment":"production","started":%[2]q}}
+{"type":"step.finished","id":"%[1]s-1","time":%[3]q,"deployment":{"id":%[1]q,"service":"dup-web","environment":"production"},"step":{"name":"build","position":0,"state":"success","started":%[2]q,"finished":%[3]q}}
+`, id, ts(0), ts(time.Millisecond))))
+		finishes[id] = []byte(fmt.Sprintf(`{"type":"deployment.finished","id":"%[1]s-2","time":%[3]q,"deployment":{"id":%[1]q,"service":"dup-web","environment":"production","started":%[2]q,"finished":%[3]q,"status":"success"}}
+`, id, ts(0), ts(2*time.Millisecond)))
+		send(id, finishes[id])
+	}
+	rootsOn := func(c *scaleoutCollector) map[string]bool {
+		out := map[string]bool{}
+		for _, s := range c.sink.Spans() {
+			if attr(s.Span, "fastdeploy.span.kind") == "deployment" {
+				out[s.Span.TraceID().String()] = true
+			}
+		}
+		return out
+	}
+	require.True(t, poll(30*time.Second, func() bool {
+		n := 0
+		for _, c := range collectors {
+			n += len(rootsOn(c))
+		}
+		return n == deployments
+	}), "every deployment's root span exported once")
+	prom.waitForValue(t, `sum(deployments_total)`, deployments)
+
+	victim := collectors[0]
+	for _, c := range collectors[1:] {
+		if len(rootsOn(c)) > len(rootsOn(victim)) {
+			victim = c
+		}
+	}
+	moved := rootsOn(victim)
+	require.NotEmpty(t, moved)
+	victim.proc.Kill()
+	t.Logf("SIGKILLed %s, which had counted %d of %d deployments", victim.name, len(moved), deployments)
+
+	// The client heard no answer and sends every finish again.
+	for id, body := range finishes {
+		send(id, body)
+	}
+	var survivors []*scaleoutCollector
+	for _, c := range collectors {
+		if c != victim {
+			survivors = append(survivors, c)
+		}
+	}
+	// The dead collector's deployments reached a second collector, which
+	// built their root spans again: the same finish on two instances.
+	require.True(t, poll(30*time.Second, func() bool {
+		again := 0
+		for tr := range moved {
+			for _, c := range survivors {
+				if rootsOn(c)[tr] {
+					again++
+				}
+			}
+		}
+		return again == len(moved)
+	}), "the finishes of %s's deployments reached another collector", victim.name)
+
+	victim.start(t)
+	prom.waitForValue(t, `count(count by (instance) (deployments_total))`, 3)
+	// Counted once: the restarted collector reports what it stored, the
+	// others did not count the retries, and the sum never went past the
+	// deployments run at any scrape since the kill.
+	prom.waitForValue(t, `sum(deployments_total)`, deployments)
+	prom.waitForValue(t, `max_over_time(sum(deployments_total)[20s:250ms])`, deployments)
+	prom.waitForValue(t, `sum(deployments_total{instance="`+fmt.Sprintf("127.0.0.1:%d", victim.metrics)+`"})`, float64(len(moved)))
 }
