@@ -149,6 +149,15 @@ func (l *Ledger) Claim(ctx context.Context, key string, at time.Time) (Result, *
 	}
 	dir := l.bucketDir(b)
 	committed := filepath.Join(dir, key)
+	// The common case first: nobody claimed it (a key is committed only
+	// after its first claim, which stays).
+	created, err := l.create(dir, committed+".0")
+	if err != nil {
+		return Claimed, nil, err
+	}
+	if created {
+		return Claimed, &Claim{path: committed}, nil
+	}
 	for {
 		if exists(committed) {
 			return Counted, nil, nil

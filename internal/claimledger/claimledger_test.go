@@ -280,3 +280,38 @@ func TestWaitIsCancelled(t *testing.T) {
 	_, _, err = l.Claim(ctx, "k", t0)
 	assert.ErrorIs(t, err, context.Canceled, "the default wait stops with the request")
 }
+
+// BenchmarkClaimCommit is the ledger's cost per counted span on this
+// machine's disk: the first claim and its commit, and a second
+// collector's look that finds it counted.
+func BenchmarkClaimCommit(b *testing.B) {
+	ctx := context.Background()
+	at := time.Now()
+	l, err := Open(Config{Dir: b.TempDir(), Retention: time.Hour, ClaimTimeout: 2 * time.Second})
+	require.NoError(b, err)
+	key := func(i int) string { return fmt.Sprintf("%048x", i) }
+	var n int
+	b.Run("claim+commit", func(b *testing.B) {
+		for b.Loop() {
+			res, claim, err := l.Claim(ctx, key(n), at)
+			if err != nil || res != Claimed {
+				b.Fatal(res, err)
+			}
+			if err := l.Commit(claim); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+	})
+	other, err := Open(Config{Dir: l.dir, Retention: time.Hour, ClaimTimeout: 2 * time.Second})
+	require.NoError(b, err)
+	var i int
+	b.Run("found counted", func(b *testing.B) {
+		for b.Loop() {
+			if res, _, err := other.Claim(ctx, key(i%n), at); err != nil || res != Counted {
+				b.Fatal(res, err)
+			}
+			i++
+		}
+	})
+}
