@@ -38,11 +38,15 @@ func Catalogue() []Rule {
 		{Name: "aws_access_key_id", Keywords: []string{"akia", "asia", "abia", "acca", "a3t"},
 			Pattern: `\b((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b`},
 		{Name: "aws_secret_access_key", Keywords: []string{"secret_access_key", "secretaccesskey", "secret-access-key", "aws_secret", "aws-secret", "aws secret"},
-			Pattern: `(?i)secret[_\-. ]?(?:access[_\-. ]?)?key\\?["']?[ \t]*(?:[:=]|=>|[ \t])[ \t]*\\?["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|\z)`},
+			// Anchored at the key (which may carry a prefix: AWS_, --aws-):
+			// unanchored, a case-folded pattern has no literal to skip to and
+			// runs from every byte of the line.
+			Pattern:         `(?i)[a-z0-9_.\-]*?secret[_\-. ]?(?:access[_\-. ]?)?key\\?["']?[ \t]*(?:[:=]|=>|[ \t])[ \t]*\\?["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|\z)`,
+			AnchorAtKeyword: true},
 		// The same key wrapped over two lines (a terminal or a YAML fold).
 		{Name: "aws_secret_access_key_split", Keywords: []string{"secret_access_key", "secretaccesskey", "secret-access-key"}, Multiline: true,
-			Pattern: `(?i)secret[_\-. ]?(?:access[_\-. ]?)?key\\?["']?[ \t]*(?:[:=]|=>|[ \t])[ \t]*\\?["']?([A-Za-z0-9/+]{8,39}(?:\r?\n|\\n)[ \t]*[A-Za-z0-9/+]{1,32})(?:[^A-Za-z0-9/+=]|\z)`,
-			Verify:  splitAWSKey},
+			Pattern: `(?i)[a-z0-9_.\-]*?secret[_\-. ]?(?:access[_\-. ]?)?key\\?["']?[ \t]*(?:[:=]|=>|[ \t])[ \t]*\\?["']?([A-Za-z0-9/+]{8,39}(?:\r?\n|\\n)[ \t]*[A-Za-z0-9/+]{1,32})(?:[^A-Za-z0-9/+=]|\z)`,
+			Verify:  splitAWSKey, AnchorAtKeyword: true},
 		{Name: "gcp_api_key", Keywords: []string{"aiza"}, Pattern: `\b(AIza[0-9A-Za-z_\-]{35})`, Verify: notPublishable},
 		{Name: "gcp_oauth_token", Keywords: []string{"ya29."}, Pattern: `\b(ya29\.[0-9A-Za-z_\-]{20,})`},
 		{Name: "gcp_oauth_client_secret", Keywords: []string{"gocspx-"}, Pattern: `\b(GOCSPX-[0-9A-Za-z_\-]{28})`},
