@@ -137,27 +137,35 @@ func skipTimingUnderRace(t *testing.T) {
 
 // redactTime is the CPU time one Redact of text costs: the least, over a
 // few rounds, of the calling thread's CPU time per call, each round
-// repeating the call until it has used enough CPU time for the clock's
-// resolution not to matter. The thread's clock leaves out time other
-// processes ran, and the least of a few rounds leaves out a round that
-// paid for a cold cache or garbage collection, so ratios of it compare
-// work, not the machine's load.
+// running batches of calls, doubling, until one has used enough CPU time
+// for the clock's resolution and the cost of reading it not to matter.
+// The thread's clock leaves out time other processes ran, and the least
+// of a few rounds leaves out a round that paid for a cold cache or garbage
+// collection, so ratios of it compare work, not the machine's load.
 func redactTime(e *Engine, text string) time.Duration {
+	var tally Tally
+	return cpuTimePerCall(func() {
+		tally.StartItem()
+		e.Redact(text, &tally)
+	})
+}
+
+func cpuTimePerCall(f func()) time.Duration {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	const rounds, enough = 5, 2 * time.Millisecond
 	best := time.Duration(1<<63 - 1)
 	for range rounds {
-		var tally Tally
-		calls, start := 0, threadCPUTime()
-		var used time.Duration
-		for used < enough {
-			tally.StartItem()
-			e.Redact(text, &tally)
-			calls++
-			used = threadCPUTime() - start
+		for calls := 1; ; calls *= 2 {
+			start := threadCPUTime()
+			for range calls {
+				f()
+			}
+			if used := threadCPUTime() - start; used >= enough {
+				best = min(best, used/time.Duration(calls))
+				break
+			}
 		}
-		best = min(best, used/time.Duration(calls))
 	}
 	return best
 }

@@ -1,7 +1,9 @@
 package secrets
 
 import (
+	"hash/maphash"
 	"strings"
+	"sync/atomic"
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/secrets/keywords"
 )
@@ -48,7 +50,28 @@ type keyClassifier struct {
 	extra   map[string]struct{}
 	embeds  []string
 	allowed map[string]struct{}
+	cache   *verdictCache
 }
+
+// verdictCache remembers the verdicts on short keys: telemetry repeats a
+// few hundred attribute names, each of which the classifier would split,
+// lower-case and look up again. A slot is filled once and never replaced,
+// so a full cache costs a hash and no allocation; a miss classifies.
+type verdictCache struct {
+	seed  maphash.Seed
+	slots [verdictSlots]atomic.Pointer[verdict]
+}
+
+type verdict struct {
+	key    string
+	secret bool
+}
+
+const (
+	verdictSlots  = 4096 // a power of two
+	maxCachedKey  = 64
+	verdictProbes = 4
+)
 
 func newKeyClassifier(extraKeys []string) (*keyClassifier, error) {
 	kc := &keyClassifier{
@@ -75,6 +98,7 @@ func newKeyClassifier(extraKeys []string) (*keyClassifier, error) {
 		return nil, err
 	}
 	kc.stems = m
+	kc.cache = &verdictCache{seed: maphash.MakeSeed()}
 	return kc, nil
 }
 
@@ -104,6 +128,28 @@ func init() {
 
 // IsSecret reports whether the value under key is a secret.
 func (kc *keyClassifier) IsSecret(key string) bool {
+	if kc.cache == nil || len(key) > maxCachedKey {
+		return kc.classify(key)
+	}
+	h := maphash.String(kc.cache.seed, key)
+	for probe := range uint64(verdictProbes) {
+		slot := &kc.cache.slots[(h+probe)&(verdictSlots-1)]
+		v := slot.Load()
+		if v == nil {
+			secret := kc.classify(key)
+			// Another goroutine may fill the slot first: then this key
+			// stays uncached, which costs time only.
+			slot.CompareAndSwap(nil, &verdict{strings.Clone(key), secret})
+			return secret
+		}
+		if v.key == key {
+			return v.secret
+		}
+	}
+	return kc.classify(key)
+}
+
+func (kc *keyClassifier) classify(key string) bool {
 	if key == "" {
 		return false
 	}

@@ -51,6 +51,11 @@ func contribConfig(rules int) *redactionprocessor.Config {
 	cfg := redactionprocessor.NewFactory().CreateDefaultConfig().(*redactionprocessor.Config)
 	cfg.AllowAllKeys = true
 	cfg.Summary = "silent"
+	// Without it contrib reads only string attributes: a map attribute
+	// (ansible.result with stdout, stdout_lines, facts) is neither scanned
+	// nor masked, which is no job at all on deployment traces. With it,
+	// contrib scans such values as their JSON text, as ours scans them.
+	cfg.RedactAllTypes = true
 	cfg.BlockedKeyPatterns = []string{`(?i)(password|passwd|passphrase|secret|token|api[_.-]?key|private[_.-]?key|access[_.-]?key|authorization|cookie|credential|_pass$|auth$)`}
 	for _, r := range catalogue(rules) {
 		switch r.Name {

@@ -1,6 +1,7 @@
 package keywords
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -88,4 +89,61 @@ func TestNextEnd(t *testing.T) {
 	assert.Equal(t, 9, m.NextEnd(s, 0))
 	assert.Equal(t, 21, m.NextEnd(s, 9))
 	assert.Equal(t, -1, m.NextEnd(s, 21))
+}
+
+// TestScanAgreesWithNaive checks the automaton and its skipping of
+// positions no keyword starts at against plain substring search, on random
+// keywords (one byte long too) and texts over a small alphabet, where
+// keywords overlap and nest.
+func TestScanAgreesWithNaive(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	word := func(alphabet string, n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = alphabet[rnd.IntN(len(alphabet))]
+		}
+		return string(b)
+	}
+	for round := range 300 {
+		groups := make([][]string, 1+rnd.IntN(6))
+		for g := range groups {
+			for range 1 + rnd.IntN(3) {
+				groups[g] = append(groups[g], word("abcd", 1+rnd.IntN(4)))
+			}
+		}
+		m, err := New(groups)
+		require.NoError(t, err)
+		for range 20 {
+			text := word("abcdABxy", rnd.IntN(24))
+			var got Set
+			m.Scan(text, &got)
+			lower := strings.ToLower(text)
+			first := -1
+			for g, group := range groups {
+				want := false
+				for _, kw := range group {
+					if j := strings.Index(lower, kw); j >= 0 {
+						want = true
+						if end := j + len(kw); first < 0 || end < first {
+							first = end
+						}
+					}
+				}
+				require.Equal(t, want, got.Has(g), "round %d: %q in %q", round, group, text)
+			}
+			// NextEnd: the first end of any keyword starting at or after from.
+			from := rnd.IntN(len(text) + 1)
+			wantEnd := -1
+			for _, group := range groups {
+				for _, kw := range group {
+					for j := from; j+len(kw) <= len(lower); j++ {
+						if lower[j:j+len(kw)] == kw && (wantEnd < 0 || j+len(kw) < wantEnd) {
+							wantEnd = j + len(kw)
+						}
+					}
+				}
+			}
+			require.Equal(t, wantEnd, m.NextEnd(text, from), "round %d: %q from %d in %q", round, groups, from, text)
+		}
+	}
 }
