@@ -312,5 +312,3 @@ func (m *Matcher) NextEnd(s string, from int) int {
 
 // Or adds the members of o to s.
 func (s *Set) Or(o *Set) { s.or(o) }
-
-
