@@ -42,6 +42,7 @@ func TestLoadConfig(t *testing.T) {
 	custom.SeriesExpiration = 0
 	custom.DeduplicationWindow = 0
 	custom.TimeToRestoreHistory = 4
+	custom.SharedLedger = SharedLedgerConfig{Directory: "/srv/otelcol-fastdeploy/ledger", Retention: 2 * time.Hour, ClaimTimeout: 500 * time.Millisecond}
 
 	tests := []struct {
 		id   component.ID

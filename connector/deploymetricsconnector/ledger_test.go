@@ -3,12 +3,23 @@ package deploymetricsconnector
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/connector/connectortest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/connector/deploymetricsconnector/internal/metadata"
+	"github.com/fastdeploy/otelcol-fastdeploy/connector/deploymetricsconnector/internal/metadatatest"
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/claimledger"
 )
@@ -210,4 +221,65 @@ func TestSharedLedgerConfig(t *testing.T) {
 		}
 		assert.ErrorContains(t, err, "shared_ledger: "+tt.wantErr, tt.name)
 	}
+}
+
+// TestSharedLedgerThroughTheConnector: two collectors' connectors on one
+// ledger directory, driven as pipelines drive them, with their own
+// telemetry; and a directory that cannot be one stops the start.
+func TestSharedLedgerThroughTheConnector(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	type member struct {
+		conn interface {
+			Start(context.Context, component.Host) error
+			Shutdown(context.Context) error
+			ConsumeTraces(context.Context, ptrace.Traces) error
+		}
+		sink *consumertest.MetricsSink
+		tel  *componenttest.Telemetry
+	}
+	start := func() member {
+		factory := NewFactory() // one factory per collector
+		cfg := factory.CreateDefaultConfig().(*Config)
+		cfg.MetricsFlushInterval = time.Hour
+		cfg.SharedLedger.Directory = dir
+		tel := componenttest.NewTelemetry()
+		t.Cleanup(func() { require.NoError(t, tel.Shutdown(ctx)) })
+		set := connectortest.NewNopSettings(metadata.Type)
+		set.TelemetrySettings = tel.NewTelemetrySettings()
+		sink := new(consumertest.MetricsSink)
+		conn, err := factory.CreateTracesToMetrics(ctx, set, cfg, sink)
+		require.NoError(t, err)
+		require.NoError(t, conn.Start(ctx, componenttest.NewNopHost()))
+		return member{conn: conn, sink: sink, tel: tel}
+	}
+	a, b := start(), start()
+	d := testDeployment{id: "7", service: "shop", env: "prod", status: "success", end: time.Now(), took: time.Minute, steps: threeSteps}
+	require.NoError(t, a.conn.ConsumeTraces(ctx, traces(d)))
+	require.NoError(t, b.conn.ConsumeTraces(ctx, traces(d)))
+	require.NoError(t, a.conn.Shutdown(ctx))
+	require.NoError(t, b.conn.Shutdown(ctx))
+	counted := func(m member) int64 {
+		var n int64
+		for _, md := range m.sink.AllMetrics() {
+			if hasMetric(md, metricDeployments) {
+				n = deploymentsTotal(t, md, "success")
+			}
+		}
+		return n
+	}
+	assert.EqualValues(t, 1, counted(a))
+	assert.EqualValues(t, 0, counted(b), "B's redelivery was A's")
+	metadatatest.AssertEqualDeployMetricsDuplicates(t, b.tel, []metricdata.DataPoint[int64]{{Value: int64(1 + len(threeSteps))}}, metricdatatest.IgnoreTimestamp())
+
+	factory := NewFactory()
+	cfg := factory.CreateDefaultConfig().(*Config)
+	file := filepath.Join(t.TempDir(), "not-a-directory")
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	cfg.SharedLedger.Directory = file
+	conn, err := factory.CreateTracesToMetrics(ctx, connectortest.NewNopSettings(metadata.Type), cfg, new(consumertest.MetricsSink))
+	require.NoError(t, err)
+	err = conn.Start(ctx, componenttest.NewNopHost())
+	require.ErrorContains(t, err, "shared_ledger")
+	require.NoError(t, conn.Shutdown(ctx))
 }
