@@ -241,7 +241,7 @@ func TestRetentionAndPrune(t *testing.T) {
 	}
 	cur := l.bucket(clk.now())
 	assert.ElementsMatch(t, []string{
-		fmt.Sprintf("3600s-%d", cur-1), // t0's bucket: still within the retention
+		fmt.Sprintf("3600s-%d", cur-1),                               // t0's bucket: still within the retention
 		fmt.Sprintf("7200s-%d", other.bucket(t0.Add(-24*time.Hour))), // another retention's: not ours to prune
 	}, names)
 }
