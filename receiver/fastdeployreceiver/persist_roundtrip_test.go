@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,3 +121,32 @@ func TestCloneSharesNothingATransactionChanges(t *testing.T) {
 	c.fdSteps[0].Name = "changed"
 	assert.NotEqual(t, d.fdSteps[0].Name, c.fdSteps[0].Name, "the fastdeploy steps are not shared")
 }
+
+// TestCloneSharesNoBacking: of every field of a cloned deployment that
+// refers to memory (pointer, slice, map), only those of info may be
+// shared with the original: mergeDeployment replaces them (a new time,
+// a context copied on write), never writes through them. A field added
+// later that clone forgets to copy fails here.
+func TestCloneSharesNoBacking(t *testing.T) {
+	t.Parallel()
+	seed := 0
+	var d deploymentState
+	fillAll(t, reflect.ValueOf(&d).Elem(), &seed)
+	c := d.clone()
+	var check func(path string, a, b reflect.Value)
+	check = func(path string, a, b reflect.Value) {
+		switch a.Kind() {
+		case reflect.Struct:
+			for i := range a.NumField() {
+				check(path+"."+a.Type().Field(i).Name, a.Field(i), b.Field(i))
+			}
+		case reflect.Pointer, reflect.Slice, reflect.Map:
+			if a.IsNil() || strings.HasPrefix(path, ".info.") {
+				return
+			}
+			assert.NotEqual(t, a.UnsafePointer(), b.UnsafePointer(), "%s is shared between a deployment and its clone", path)
+		}
+	}
+	check("", reflect.ValueOf(d), reflect.ValueOf(*c))
+}
+
