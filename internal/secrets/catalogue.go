@@ -250,7 +250,8 @@ func isPlaceholder(v string) bool {
 		strings.Contains(strings.ToLower(v), "replace_me") || strings.Contains(strings.ToLower(v), "change_me") {
 		return true
 	}
-	return strings.Contains(v, "REDACTED")
+	// What a tool printed in place of the secret (kubectl: DATA+OMITTED).
+	return strings.Contains(v, "REDACTED") || strings.Contains(v, "OMITTED")
 }
 
 func notPlaceholder(text string, m []int, _ *keyClassifier) (int, int, bool) {
@@ -394,7 +395,8 @@ func cliFlag(text string, m []int, kc *keyClassifier) (int, int, bool) {
 		return 0, 0, false
 	}
 	start, end := unquote(text, m[4], m[5])
-	if isPlaceholder(text[start:end]) || isProse(text[start:end]) || namesSecretObject(flag, text[start:end]) {
+	// A reference names where the secret is (-pass env:VAR, -passin file:PATH).
+	if isPlaceholder(text[start:end]) || isProse(text[start:end]) || isReference(text[start:end]) || namesSecretObject(flag, text[start:end]) {
 		return 0, 0, false
 	}
 	return start, end, true
@@ -573,6 +575,10 @@ func isReference(v string) bool {
 		}
 	}
 	if strings.HasPrefix(v, "projects/") && strings.Contains(v, "/secrets/") {
+		return true
+	}
+	// The value read from a file: vault write k=@/path, http k=@./file.
+	if strings.HasPrefix(v, "@/") || strings.HasPrefix(v, "@./") || strings.HasPrefix(v, "@~/") {
 		return true
 	}
 	// Another secret's name: PASSWORD_ENV_VAR=DB_PASSWORD.

@@ -47,6 +47,20 @@ func TestRedact(t *testing.T) {
 		{"pwd env", "PWD=/home/deploy", "PWD=/home/deploy"},
 		{"certificate", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"},
 		{"mysql", "mysql -u root -pS3cretPw -h db", "mysql -u root -p[REDACTED:mysql_cli_password] -h db"},
+		// References to where a secret is, beside the secret itself.
+		{"flag names a source", "openssl enc -d -in f.enc -pass env:ENC_PASSWORD", "openssl enc -d -in f.enc -pass env:ENC_PASSWORD"},
+		{"flag holds the secret", "openssl enc -d -in f.enc -pass pass:Xk9-pq2-Lm", "openssl enc -d -in f.enc -pass [REDACTED:cli_secret_flag]"},
+		{"value read from a file", "vault kv put secret/app password=@/run/secrets/pw", "vault kv put secret/app password=@/run/secrets/pw"},
+		{"value in place", "vault kv put secret/app password=Xk9pq2Lm", "vault kv put secret/app password=[REDACTED:generic_secret]"},
+		// Elements that describe a secret, and one that holds a short one.
+		{"lifetime element", "<tokenLifetime>3600</tokenLifetime>", "<tokenLifetime>3600</tokenLifetime>"},
+		{"encoding element", "<passwordEncoding>bcrypt</passwordEncoding>", "<passwordEncoding>bcrypt</passwordEncoding>"},
+		{"numeric password element", "<password>48213</password>", "<password>[REDACTED:xml_secret_element]</password>"},
+		// What a tool printed in place of the secret.
+		{"kubectl omitted", "client-key-data: DATA+OMITTED", "client-key-data: DATA+OMITTED"},
+		// Decoding a literal: a sentence is a message, a passphrase is not.
+		{"decoded sentence", "echo ZGVwbG95IGZpbmlzaGVkIG9uIHdlYi0wMQ== | base64 -d", "echo ZGVwbG95IGZpbmlzaGVkIG9uIHdlYi0wMQ== | base64 -d"},
+		{"decoded passphrase", "echo Y29wcGVyIG1hcGxlIHF1YXJ0eiBvcmJpdA== | base64 -d", "echo [REDACTED:base64_piped_literal] | base64 -d"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

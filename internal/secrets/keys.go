@@ -37,7 +37,7 @@ func init() {
 		template label labels annotation present exists valid validity arn arns ref refs mechanism mechanisms
 		method methods scheme schemes realm plugin plugins server servers host hosts port database domain protocol
 		level var vars variable variables status state error errors message msg result check flow flows grant
-		issuer audience service user username email`) {
+		issuer audience service user username email lifetime encoding encoder complexity history`) {
 		metadataWords[w] = struct{}{}
 	}
 }

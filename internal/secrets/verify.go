@@ -1,6 +1,9 @@
 package secrets
 
-import "strings"
+import (
+	"encoding/base64"
+	"strings"
+)
 
 // splitAWSKey: the two parts of a wrapped key make exactly 40 characters.
 func splitAWSKey(text string, m []int, _ *keyClassifier) (int, int, bool) {
@@ -42,7 +45,34 @@ func pipedLiteral(text string, m []int, kc *keyClassifier) (int, int, bool) {
 	if !ok || end-start < 6 || strings.ContainsAny(text[start:end], "$`") {
 		return 0, 0, false
 	}
+	// Decoded, a sentence is a message being passed around, not a
+	// credential; what does not decode stays suspect.
+	if decodesPipe(text[m[1]:]) {
+		if dec, err := decodeBase64(text[start:end]); err == nil && mostlyPrintable(dec) && isProse(string(dec)) {
+			return 0, 0, false
+		}
+	}
 	return start, end, true
+}
+
+// decodesPipe: the base64 that the literal is piped into decodes (-d,
+// --decode, -D).
+func decodesPipe(after string) bool {
+	after = strings.TrimLeft(after, " \t")
+	for _, f := range []string{"-d", "--decode", "-D"} {
+		if rest, ok := strings.CutPrefix(after, f); ok && (rest == "" || strings.IndexByte(" \t|;&>)'\"", rest[0]) >= 0) {
+			return true
+		}
+	}
+	return false
+}
+
+func decodeBase64(s string) ([]byte, error) {
+	s = strings.TrimRight(s, "=")
+	if strings.ContainsAny(s, "-_") {
+		return base64.RawURLEncoding.DecodeString(s)
+	}
+	return base64.RawStdEncoding.DecodeString(s)
 }
 
 // highEntropy wants letters and digits mixed, as generated tokens are.
@@ -77,6 +107,10 @@ func xmlElement(text string, m []int, kc *keyClassifier) (int, int, bool) {
 	}
 	start, end := m[4], m[5]
 	if isPlaceholder(text[start:end]) {
+		return 0, 0, false
+	}
+	// Short numbers are lifetimes and counts, unless the element is a password.
+	if v := text[start:end]; len(v) <= 5 && isAllDigits(v) && !strings.Contains(strings.ToLower(open), "pass") && !strings.Contains(strings.ToLower(open), "pwd") {
 		return 0, 0, false
 	}
 	return start, end, true

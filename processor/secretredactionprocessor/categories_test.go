@@ -10,10 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/secrets"
 )
 
 type categoryEntry struct {
@@ -127,7 +130,19 @@ func TestCorpusByCategory(t *testing.T) {
 	}
 	t.Logf("total: recall %s, false positives %s", ratio(total.found, total.pos), ratio(total.fp, total.neg))
 	require.GreaterOrEqual(t, total.pos, 400)
-	require.GreaterOrEqual(t, total.neg, 300)
+	require.GreaterOrEqual(t, total.neg, 400)
+	// Each category holds too: a category is a kind of text, and a redactor
+	// that fails one kind fails every deployment that prints it. Small
+	// categories get the slack of one text in twenty.
+	for _, n := range names {
+		sc := scores[n]
+		if sc.pos > 0 && float64(sc.found) < 0.95*float64(sc.pos) {
+			t.Errorf("%s: recall %s is under 95%%", n, ratio(sc.found, sc.pos))
+		}
+		if sc.neg > 0 && float64(sc.fp) > 0.05*float64(sc.neg) {
+			t.Errorf("%s: false positives %s are over 5%%", n, ratio(sc.fp, sc.neg))
+		}
+	}
 	if float64(total.found) < 0.99*float64(total.pos) {
 		t.Errorf("recall %s is under 99%%", ratio(total.found, total.pos))
 	}
@@ -149,4 +164,40 @@ func pct(a, b int) string {
 	v := float64(a) * 100 / float64(b)
 	raw, _ := json.Marshal(float64(int(v*10+0.5)) / 10)
 	return string(raw) + "%"
+}
+
+// TestEveryRuleHasNearMisses: every catalogue rule meets, among the
+// corpus's negatives, texts that pass its cheap gate (hold one of its
+// keywords, and its literal) and must still be left alone, so that no rule
+// is only ever tried on text it should fire on.
+func TestEveryRuleHasNearMisses(t *testing.T) {
+	var negatives []string
+	for _, e := range readCategories(t) {
+		if e.Polarity != "negative" {
+			continue
+		}
+		if e.Text != nil {
+			negatives = append(negatives, *e.Text)
+			continue
+		}
+		raw, err := json.Marshal(e.Body)
+		require.NoError(t, err)
+		negatives = append(negatives, string(raw))
+	}
+	for _, r := range secrets.Catalogue() {
+		near := 0
+		for _, text := range negatives {
+			lower := strings.ToLower(text)
+			if r.Literal != "" && !strings.Contains(text, r.Literal) {
+				continue
+			}
+			for _, kw := range r.Keywords {
+				if strings.Contains(lower, strings.ToLower(kw)) {
+					near++
+					break
+				}
+			}
+		}
+		assert.Positive(t, near, "rule %s: no negative in the corpus passes its keyword gate", r.Name)
+	}
 }

@@ -432,6 +432,141 @@ ordinary = ["TASK [vault : read the db secret] ok: [web-01]", "changed: [web-01]
 for t in ordinary:
     neg("ordinary_lines", t)
 
+# --- near misses of the vendor token rules: a prefix with too few or wrong bytes, ----------
+# a documentation placeholder, a prefix in a word. Never a valid token layout.
+HEX = "0123456789abcdef"
+vendor_near = [
+    "ghp_" + r(12), "gho_" + r(20) + " (truncated)", "github_pat_" + r(20), "glpat-" + r(8), "xoxb-" + r(6, string.digits),
+    "AKIA" + r(10, string.ascii_uppercase), "ASIA-region-" + r(4).lower(), "AIza" + r(12), "ya29.", "hvs." + r(6), "npm_" + r(12),
+    "dop_v1_" + r(20, HEX), "SG." + r(8), "SK" + r(20, HEX), "key-" + r(16, HEX), r(20, HEX) + "-us5", "sk_live_...", "rk_test_",
+    "dckr_pat_" + r(6), "pypi-" + r(12), "shpat_" + r(16, HEX), "lin_api_" + r(10), "NRAK-" + r(8), "hf_" + r(12),
+    "eyJ" + r(6) + " is not a token", "dapi" + r(16, HEX), "pul-" + r(16, HEX), "whsec_" + r(8), "GOCSPX-" + r(10),
+]
+for t in vendor_near:
+    neg("vendor_near_misses", f"token prefix check: {t}")
+for w in ["skip", "asking", "desk", "risky", "whisky", "sketch", "akimbo", "hvs.org", "npm_config_cache", "glpat_rotation_days",
+          "keystone", "keyboard", "monkey-patch", "ghost_writer", "gho_st", "doctype", "eyJumpingFox", "dapibus", "pulpit"]:
+    neg("vendor_near_misses", f"ok: [web-01] => (item={w})")
+
+# --- near misses of the tool-argument rules ------------------------------------------------------
+tool_near = [
+    "mysql --defaults-extra-file=/etc/mysql/app.cnf -e 'select 1'", "mysqladmin -u root -p status", "mysql -P 3306 -h db app",
+    "mariadb --login-path=app", "sshpass -f /run/secrets/ssh_pw ssh deploy@bastion", "sshpass -d 3 ssh deploy@bastion",
+    "openssl s_client -connect api.example.com:443 -servername api.example.com", "openssl passwd -6 -stdin",
+    "openssl enc -d -aes-256-cbc -in f.enc -out f -pass env:ENC_PASSWORD", "openssl pkcs12 -in a.p12 -nokeys -passin fd:3",
+    "htpasswd -D /etc/nginx/.htpasswd olduser", "htpasswd -v /etc/nginx/.htpasswd admin", "keytool -printcert -file ca.crt",
+    "vault write -f auth/approle/role/deploy/secret-id", "vault kv put secret/app password=@/run/secrets/pw",
+    "az login --identity", "az storage blob list --account-name deploystore --auth-mode login",
+    "oc login --token-file=/var/run/secrets/token https://api.example.com:6443", "oc get pods -n app",
+    "cf login -a https://api.example.com --sso", "cf push app -p ./build", "7z x backup.7z -o/srv/restore",
+    "zip -q -r app.zip dist/", "unzip -o app.zip -d /srv/app", "rar a -m5 backup.rar /srv/data",
+    "redis-cli --no-auth-warning -h redis.cache.local INFO", "docker login --username ci --password-stdin registry.example.com",
+    "helm registry login oci.example.com --username ci --password-stdin", "podman login --get-login",
+    "ldapsearch -x -y /run/secrets/ldap_pw -D cn=admin,dc=example,dc=org", "ipmitool -I lanplus -H 10.0.0.5 -U admin -f /run/secrets/ipmi power status",
+    "smbclient //fs01/share -A /etc/samba/creds -c ls", "mongosh --host db --authenticationDatabase admin -u app",
+    "sqlcmd -S sql01 -U sa -Q 'SELECT 1'", "curl -u deploy https://api.example.com/v1/health",
+    "wget --password-file=/run/secrets/pw https://files.example.com/a.tgz", "rabbitmqctl change_password deploy",
+    "sqlplus -L app@ORCL @check.sql", "expdp app@PROD parfile=exp.par", "rman target / catalog rman@RCAT",
+]
+for t in tool_near:
+    neg("tool_near_misses", wrap(t))
+    neg("tool_near_misses", t)
+
+# --- near misses of the encoding rules ------------------------------------------------------------
+for t in ["echo \"$DB_PASSWORD\" | base64 -w0", "echo -n \"${TOKEN}\" | base64", "printf '%s' \"$SECRET\" | base64 -d",
+          "base64 -d /etc/app/cert.b64 > cert.pem", "base64 --decode < payload.b64", "echo ok | base64",
+          "data:\n  tls.crt: " + b64("-----BEGIN CERTIFICATE-----\nMIIB" + r(20) + "\n-----END CERTIFICATE-----"),
+          "data:\n  config.json: " + b64(json.dumps({"replicas": 3, "image": "web:1.4.2"})),
+          "annotations:\n  checksum/config: " + r(64, HEX), "kubectl create secret generic db --from-literal=user=app --dry-run=client -o yaml",
+          "image: registry.example.com/web@sha256:" + r(64, HEX), "echo " + b64("deploy finished on web-01") + " | base64 -d"]:
+    neg("encoding_near_misses", t)
+
+# --- near misses of the XML and name/value rules --------------------------------------------------
+for t in ["<passwordPolicy>strict</passwordPolicy>", "<tokenUrl>https://login.example.com/oauth2/token</tokenUrl>",
+          "<keyAlias>app</keyAlias>", "<keystoreType>PKCS12</keystoreType>", "<password></password>", "<password>${env.NEXUS_PASSWORD}</password>",
+          "<secretKeyRef name=\"db\" key=\"password\"/>", "<authMethod>ldap</authMethod>", "<tokenLifetime>3600</tokenLifetime>",
+          "<credentialsId>nexus-deploy</credentialsId>", "<passwordEncoding>bcrypt</passwordEncoding>", "<secretName>api-tls</secretName>",
+          "<add key=\"ClearTextPassword\" value=\"\" />", "<add key=\"PasswordPolicy\" value=\"strict\" />",
+          "<add key=\"Username\" value=\"deploy\" />", "<property name=\"db.password.file\" value=\"/etc/app/pw\"/>"]:
+    neg("config_near_misses", t)
+for body in [{"name": "DB_PASSWORD_FILE", "value": "/run/secrets/db"}, {"name": "TOKEN_TTL", "value": "3600"},
+             {"name": "AUTH_MODE", "value": "oidc"}, {"key": "password_policy", "value": "strict"},
+             {"name": "SECRET_NAME", "value": "db-credentials"}, {"name": "API_KEY_HEADER", "value": "X-API-Key"},
+             {"env": [{"name": "PASSWORD_MIN_LENGTH", "value": "12"}, {"name": "TOKEN_ISSUER", "value": "https://login.example.com"}]}]:
+    neg("config_near_misses", body=body)
+    neg("config_near_misses", json.dumps(body))
+
+# --- error messages: near misses, and secrets inside them ---------------------------------------------
+for t in ["ORA-01017: invalid username/password; logon denied", "remote: Invalid username or password.",
+          "fatal: Authentication failed for 'https://git.example.com/org/app.git/'",
+          "fatal: could not read Username for 'https://github.com': terminal prompts disabled",
+          "Error from server (NotFound): secrets \"db-credentials\" not found",
+          "error: token has invalid claims: token is expired", "401 Unauthorized: invalid bearer token",
+          "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=10.0.3.17 user=root",
+          "psql: error: connection to server at \"db\" (10.0.3.17), port 5432 failed: FATAL:  password authentication failed for user \"app\"",
+          "An error occurred (ExpiredTokenException) when calling the GetCallerIdentity operation: The security token included in the request is expired",
+          "Error response from daemon: Get \"https://registry.example.com/v2/\": unauthorized: authentication required",
+          "vault: Error reading secret/data/db: Code: 403. Errors: * permission denied",
+          "x509: certificate signed by unknown authority", "hint: the password must contain a digit",
+          "ERROR 1045 (28000): Access denied for user 'deploy'@'web-01' (using password: YES)",
+          "AUTH failed: WRONGPASS invalid username-password pair or user is disabled.",
+          "mongosh: MongoServerError: Authentication failed.", "ssh: handshake failed: ssh: unable to authenticate, attempted methods [none publickey]",
+          "Error: Kubernetes cluster unreachable: the server has asked for the client to provide credentials",
+          "terraform: Error: No valid credential sources found for AWS Provider."]:
+    neg("error_messages", t)
+    neg("error_messages", json.dumps({"msg": t, "failed": True, "rc": 1}))
+err_pos = [
+    lambda s: f"psql: error: invalid URI query parameter in postgres://app:{s}@db:5432/app?sslmode=bogus",
+    lambda s: f"fatal: unable to access 'https://deploy:{s}@git.example.com/org/app.git/': Could not resolve host",
+    lambda s: f"Error: mysql -uapp -p{s} -h db-01.internal: exit status 1",
+    lambda s: f"command failed: docker login -u ci -p {s} registry.example.com: exit status 1",
+    lambda s: f"TASK [db : create user] FAILED! => {{\"msg\": \"password={s} rejected by policy\"}}",
+]
+for i in range(3):
+    for f in err_pos:
+        s = pw()
+        pos("error_messages", [s], f(s))
+
+# --- near misses of every other catalogue rule: its keyword in text that holds no secret -----------
+rule_near = [
+    "Your private key has been saved in /home/deploy/.ssh/id_ed25519", "ssh-keygen: Saving private key to /root/.ssh/deploy",
+    "grep -c Private-Lines: deploy.ppk", "Found vault header $ANSIBLE_VAULT;1.1;AES256 in group_vars/all/vault.yml",
+    "age-keygen: identities start with AGE-SECRET-KEY-1, recipients with age1", "users:\n- name: ci\n  user:\n    client-key-data: DATA+OMITTED",
+    "DefaultEndpointsProtocol=https;AccountName=deploystore;AccountKey=;EndpointSuffix=core.windows.net",
+    "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=${SB_KEY}",
+    "https://deploystore.blob.core.windows.net/app/a.tgz?sv=2022-11-02&se=2026-01-01&sig=<signature>",
+    "az ad app credential reset prints a secret like xxx8Q~... once", "heroku apps:info --app checkout-prod",
+    "fly tokens list: fm2_… (3 tokens)", "GR1348941 registration tokens are deprecated; use glrt- authentication tokens",
+    "CCIPAT_ personal tokens are rotated in user settings", "bkua_ token scopes: read_builds, read_pipelines",
+    "sonar-scanner -Dsonar.token=$SONAR_TOKEN (a squ_ user token)", "credentials.tfrc.json holds <id>.atlasv1.<token>",
+    "//registry.npmjs.org/:_authToken=${NPM_TOKEN}", "twine upload: tokens start with pypi-AgE and are scoped per project",
+    "rubygems_version: 3.5.9", "toy2d renderer updated to 1.4.2", "AKCp5 keys are being replaced by identity tokens",
+    "doppler service tokens look like dp.st.prd.<id>", "1Password service account tokens start with ops_eyJ",
+    "slack: socket mode needs an xapp- app-level token", "POST https://hooks.slack.com/services/<team>/<channel>/<token> skipped: notify disabled",
+    "discord: POST /api/webhooks/ returned 404 (webhook deleted)", "teams: webhook.office.com connector retired, use workflows",
+    "telegram: chat_id=-1001:AA is not a valid bot id", "square: sq0atp- access tokens expire after 30 days",
+    "sentry-cli: auth token (sntrys_...) read from SENTRY_AUTH_TOKEN", "grafana: service account tokens start with glsa_",
+    "jira: API tokens start with ATATT3 and are created at id.atlassian.com", "newman: PMAK- keys read from POSTMAN_API_KEY",
+    "tailscale up --authkey=tskey-auth-<key> --hostname=web-01", "openai: project keys start with sk-proj-",
+    "anthropic: keys start with sk-ant- and are read from ANTHROPIC_API_KEY", "facebook: EAACEdEose0cBA tokens are short-lived",
+    "etag: W/\"IBAAKx9" + r(10) + "\"", "data:\n  policy: " + b64("the password policy is strict"),
+]
+for t in rule_near:
+    neg("rule_near_misses", t)
+
+# --- positives beside the near misses above: the same shapes with the secret in place ------------------
+for i in range(4):
+    s = pw()
+    pos("tool_near_misses", [s], wrap(f"vault kv put secret/app password={s}"))
+    ph = words(4)
+    pos("encoding_near_misses", [b64(ph)], f"echo {b64(ph)} | base64 -d")
+    n = r(5, string.digits)
+    pos("config_near_misses", [n], f"<server><id>legacy</id><password>{n}</password></server>")
+    k = b64(r(48))
+    pos("rule_near_misses", [k], f"users:\n- name: ci\n  user:\n    client-key-data: {k}")
+    s2 = pw()
+    pos("error_messages", [s2], f"ERROR: sshpass -p {s2} ssh deploy@bastion: Permission denied, please try again.")
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "categories.jsonl")
 with open(path, "w") as f:
     for e in out:
