@@ -390,11 +390,14 @@ steps:
 }
 
 func TestPlanTimeout(t *testing.T) {
-	p := parse(t, "service: web\nenvironment: prod\ntimeout: 200ms\nsteps:\n  - {name: a, run: 'sleep 0.05'}\n  - {name: b, run: 'sleep 5'}\n  - {name: c, run: 'true'}\n")
+	// The timeout is long enough that step a ends well inside it on a
+	// busy machine (starting a shell can take a while there), and step b
+	// runs until the timeout stops it.
+	p := parse(t, "service: web\nenvironment: prod\ntimeout: 1500ms\nsteps:\n  - {name: a, run: 'true'}\n  - {name: b, run: 'sleep 60'}\n  - {name: c, run: 'true'}\n")
 	res := Run(context.Background(), opts(t, p, &sink{}, &progress{}))
 	assert.Equal(t, deployevent.StatusTimeout, res.Status)
 	assert.Equal(t, []string{"success", "timeout", "skipped"}, []string{res.Steps[0].State, res.Steps[1].State, res.Steps[2].State})
-	assert.Equal(t, "deployment timeout of 200ms reached", res.Steps[1].Message)
+	assert.Equal(t, "deployment timeout of 1.5s reached", res.Steps[1].Message)
 }
 
 func TestCancelStopsStepAndReports(t *testing.T) {
