@@ -216,6 +216,8 @@ func TestFastdeployDeploymentMovedMidWay(t *testing.T) {
 
 	moved := run(t, nil, steps[2:], token)
 	assert.Equal(t, started, moved.StartTimestamp().AsTime(), "B starts the root span at the deployment's start")
+	alone := run(t, nil, nil, token)
+	assert.Equal(t, started, alone.StartTimestamp().AsTime(), "a finish alone: the token still tells the start")
 	whole := run(t, nil, steps, token)
 	assert.Equal(t, whole.StartTimestamp(), moved.StartTimestamp(), "the same root span on either collector")
 	assert.Equal(t, whole.SpanID(), moved.SpanID())

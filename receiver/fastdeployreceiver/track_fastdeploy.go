@@ -29,13 +29,14 @@ func tokenStart(x *txn, in *fastdeployFinishInput) *deployevent.Deployment {
 	if in.issued.IsZero() {
 		return nil
 	}
-	d, _ := x.fdDeployment(in.deployment)
-	if d.startSeen {
-		return nil
-	}
-	heard := d.started
-	if heard.IsZero() {
-		heard = in.at
+	heard := in.at
+	if d, _ := x.deployment(in.deployment, false); d != nil {
+		if d.startSeen {
+			return nil
+		}
+		if !d.started.IsZero() {
+			heard = d.started
+		}
 	}
 	if in.issued.After(heard) {
 		return nil
