@@ -7,6 +7,8 @@
 // The directory needs what POSIX file systems give: creating a file with
 // O_EXCL fails when it exists, atomically, for every process that shares
 // the directory (one host's local disk, or NFSv3 and later, CephFS).
+// Buckets and claims are made group-writable (as the umask allows), for
+// claimers that run as different users of one group.
 //
 // A key's files live in a bucket directory named after a time the claimers
 // agree on (the span's start), so old keys go by removing whole buckets:
@@ -99,7 +101,7 @@ func Open(cfg Config) (*Ledger, error) {
 	if cfg.ClaimTimeout <= 0 || cfg.ClaimTimeout >= cfg.Retention {
 		return nil, fmt.Errorf("claim timeout must be positive and shorter than the retention, got %s", cfg.ClaimTimeout)
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
+	if err := os.MkdirAll(cfg.Dir, 0o770); err != nil {
 		return nil, fmt.Errorf("create ledger directory: %w", err)
 	}
 	probe, err := os.CreateTemp(cfg.Dir, ".probe-*")
@@ -226,12 +228,12 @@ func (l *Ledger) age(path string) time.Duration {
 // create makes path exclusively, with the claim time; false when it
 // exists.
 func (l *Ledger) create(dir, path string) (bool, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o660)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
+		if err := os.MkdirAll(dir, 0o770); err != nil {
 			return false, fmt.Errorf("create ledger bucket: %w", err)
 		}
-		f, err = os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+		f, err = os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o660)
 	}
 	if errors.Is(err, fs.ErrExist) {
 		return false, nil
@@ -246,7 +248,7 @@ func (l *Ledger) create(dir, path string) (bool, error) {
 // Commit marks the claimed key counted for good. ErrCountedTwice: another
 // claimer took the claim over and committed first.
 func (l *Ledger) Commit(c *Claim) error {
-	f, err := os.OpenFile(c.path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	f, err := os.OpenFile(c.path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o660)
 	if errors.Is(err, fs.ErrExist) {
 		return ErrCountedTwice
 	}

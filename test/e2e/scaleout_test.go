@@ -337,7 +337,7 @@ func TestScaleOutFailover(t *testing.T) {
 				time.Sleep(50 * time.Millisecond) // the deploy process starts
 				start := time.Now()
 				for s := range fastdeploySteps {
-					time.Sleep(150 * time.Millisecond) // the step runs
+					time.Sleep(300 * time.Millisecond) // the step runs, as long as the deployer's run so both clients overlap the kill
 					out, err := task.SendStep(ctx, fakefastdeploy.StepResult{Name: fmt.Sprintf("step %d", s), State: "success",
 						Started: start, Finished: time.Now()})
 					if err != nil || !out.Delivered {
