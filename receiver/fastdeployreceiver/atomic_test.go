@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -39,12 +40,12 @@ func (r *refusingLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 //
 // The traces pipeline refusing: nothing was exported and nothing kept;
 // the retry is handled as new. The logs pipeline refusing after the
-// traces pipeline accepted: the spans were exported, and the pipeline
-// cannot take them back, so the 503 is not atomic across the two signals.
-// What holds instead: nothing was kept, and the retry exports spans
-// identical to the first ones (same trace and span ids, times,
-// attributes), so a backend keyed by span id holds one of each; the log
-// records are exported once, with the retry.
+// traces pipeline accepted: the spans cannot be taken back, but nothing
+// is kept and the receiver remembers that those spans are in, so the
+// retry (which builds the same spans) hands over only its log records:
+// across the 503 and the retry, each span and each log record once. A
+// retry later than partialRetention, or after a restart, exports spans
+// identical to the first ones (same ids, times and attributes).
 func TestRefusalAtomicity(t *testing.T) {
 	t.Parallel()
 	body := []string{
@@ -79,24 +80,45 @@ func TestRefusalAtomicity(t *testing.T) {
 		tr.r.setLogs(logs)
 		rep := tr.events(t, body...)
 		require.Equal(t, http.StatusServiceUnavailable, rep.status)
-		require.Len(t, tr.traces.AllTraces(), 1, "the spans were exported before the logs pipeline refused")
+		require.Len(t, tr.traces.AllTraces(), 1, "the spans were taken before the logs pipeline refused")
 		assert.Zero(t, logs.LogRecordCount())
 		assert.False(t, tr.r.tracker.delivered.Contains("a"), "nothing kept: the retry is not a duplicate")
 		assert.Zero(t, tr.r.tracker.inflight())
 
+		// Another request meanwhile: its spans are its own, delivered.
+		require.Equal(t, http.StatusOK, tr.post(t, pathEvents, "application/json",
+			depEv("deployment.started", "other", 0, "")).status)
+		require.Len(t, tr.traces.AllTraces(), 1, "deployment.started emits no span")
+		require.Equal(t, http.StatusOK, tr.post(t, pathEvents, "application/json",
+			depEv("deployment.finished", "other", 1, "")).status)
+		require.Len(t, tr.traces.AllTraces(), 2, "a request whose spans differ delivers them")
+
 		rep = tr.events(t, body...)
 		require.Equal(t, http.StatusOK, rep.status)
 		assert.EqualValues(t, 4, rep.body["accepted"])
-		require.Len(t, tr.traces.AllTraces(), 2)
-		first, second := tr.traces.AllTraces()[0], tr.traces.AllTraces()[1]
-		assert.Equal(t, spanJSON(t, first), spanJSON(t, second), "the retry's spans are the first ones again: same ids, times and attributes")
-		assert.Equal(t, 4, logs.LogRecordCount(), "the log records once, with the retry")
+		assert.Len(t, tr.traces.AllTraces(), 2, "the retry does not hand the spans over again")
+		assert.Equal(t, 4+2, logs.LogRecordCount(), "its log records once, with the retry (and the other request's)")
 
-		// A third copy is a duplicate: nothing more is exported.
+		// A third copy is a duplicate: nothing more.
 		rep = tr.events(t, body...)
 		require.Equal(t, http.StatusOK, rep.status)
 		assert.EqualValues(t, 4, rep.body["duplicates"])
 		assert.Len(t, tr.traces.AllTraces(), 2)
+		assert.Equal(t, 6, logs.LogRecordCount())
+	})
+
+	t.Run("retry after the memory of delivered spans expired", func(t *testing.T) {
+		t.Parallel()
+		tr := newTestReceiver(t, nil)
+		logs := &refusingLogs{refuses: 1}
+		tr.r.setLogs(logs)
+		require.Equal(t, http.StatusServiceUnavailable, tr.events(t, body...).status)
+		tr.clock.Advance(partialRetention)
+		require.Equal(t, http.StatusOK, tr.events(t, body...).status)
+		require.Len(t, tr.traces.AllTraces(), 2, "forgotten: the spans are handed over again")
+		first, second := tr.traces.AllTraces()[0], tr.traces.AllTraces()[1]
+		assert.Equal(t, spanJSON(t, first), spanJSON(t, second), "and are the first ones again: same ids, times and attributes")
+		assert.Equal(t, 4, logs.LogRecordCount())
 	})
 }
 
@@ -105,4 +127,26 @@ func spanJSON(t *testing.T, td ptrace.Traces) string {
 	raw, err := (&ptrace.JSONMarshaler{}).MarshalTraces(td)
 	require.NoError(t, err)
 	return string(raw)
+}
+
+// TestDeliveredSpansIsBounded: the memory keeps the newest
+// partialEntries sums and forgets them after partialRetention.
+func TestDeliveredSpansIsBounded(t *testing.T) {
+	t.Parallel()
+	var p deliveredSpans
+	sum := func(i int) (s [32]byte) {
+		s[0], s[1] = byte(i), byte(i>>8)
+		return s
+	}
+	for i := range partialEntries + 44 {
+		p.add(sum(i), testNow)
+	}
+	assert.Len(t, p.sums, partialEntries)
+	assert.False(t, p.has(sum(43)), "the oldest are forgotten")
+	assert.True(t, p.has(sum(44)))
+	assert.True(t, p.has(sum(partialEntries+43)))
+	p.forget(sum(44))
+	assert.False(t, p.has(sum(44)))
+	assert.False(t, p.empty(testNow.Add(partialRetention-time.Second)))
+	assert.True(t, p.empty(testNow.Add(partialRetention)), "forgotten after partialRetention")
 }

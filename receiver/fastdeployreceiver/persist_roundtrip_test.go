@@ -149,4 +149,3 @@ func TestCloneSharesNoBacking(t *testing.T) {
 	}
 	check("", reflect.ValueOf(d), reflect.ValueOf(*c))
 }
-

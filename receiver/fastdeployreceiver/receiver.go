@@ -49,6 +49,9 @@ type fastdeployReceiver struct {
 	unauthenticated atomic.Int64
 	// slots bounds the requests handled at once.
 	slots chan struct{}
+	// delivered remembers spans the traces pipeline took for a request
+	// the logs pipeline then refused (deliver.go).
+	delivered deliveredSpans
 	// ansibleDecoder pools fastjson parsers across requests, also used to
 	// vet lifecycle events.
 	ansibleDecoder ansibleDecoder
@@ -290,27 +293,6 @@ func (r *fastdeployReceiver) recordEvictions(ctx context.Context, x *txn) {
 	if x.evicted > 0 {
 		r.tel.FastdeployReceiverDeploymentsEvicted.Add(ctx, int64(x.evicted))
 	}
-}
-
-// deliver hands a transaction's output to the pipeline.
-func (r *fastdeployReceiver) deliver(ctx context.Context, x *txn) error {
-	if r.traces != nil && x.out.spanCount > 0 {
-		tctx := r.obsTrace.StartTracesOp(ctx)
-		err := r.traces.ConsumeTraces(tctx, x.out.traces)
-		r.obsTrace.EndTracesOp(tctx, "json", x.out.spanCount, err)
-		if err != nil {
-			return err
-		}
-	}
-	if r.logs != nil && x.out.logCount > 0 {
-		lctx := r.obsLogs.StartLogsOp(ctx)
-		err := r.logs.ConsumeLogs(lctx, x.out.logs)
-		r.obsLogs.EndLogsOp(lctx, "json", x.out.logCount, err)
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // serverLog receives the HTTP server's own error lines: TLS handshake
