@@ -25,42 +25,47 @@ const smallObject = 16
 // "\u0061" are the same key. Objects are checked before their children:
 // the path returned is the shallowest repeated key.
 func Duplicate(v *fastjson.Value) string {
-	var path []string
-	if found := duplicate(v, &path); found != "" {
-		return strings.Join(append(path, found), ".")
+	found, path := duplicate(v)
+	if found == "" {
+		return ""
 	}
-	return ""
+	// path holds the keys innermost first.
+	for i, j := 0, len(path)-1; i < j; i, j = i+1, j-1 {
+		path[i], path[j] = path[j], path[i]
+	}
+	return strings.Join(append(path, found), ".")
 }
 
-// duplicate appends to *path the keys leading to the object that holds the
-// returned key; path is left as it was when nothing is found.
-func duplicate(v *fastjson.Value, path *[]string) string {
+// duplicate returns a repeated key and the keys leading to the object that
+// holds it, innermost first. The path is built only on the way back from a
+// find: a clean document, the usual case, costs no allocation for it.
+func duplicate(v *fastjson.Value) (string, []string) {
 	switch v.Type() {
 	case fastjson.TypeObject:
 		obj, _ := v.Object()
 		if k := repeatedKey(obj); k != "" {
-			return k
+			return k, nil
 		}
 		found := ""
+		var path []string
 		obj.Visit(func(k []byte, child *fastjson.Value) {
 			if found != "" || !container(child) {
 				return
 			}
-			*path = append(*path, string(k))
-			if found = duplicate(child, path); found == "" {
-				*path = (*path)[:len(*path)-1]
+			if found, path = duplicate(child); found != "" {
+				path = append(path, string(k))
 			}
 		})
-		return found
+		return found, path
 	case fastjson.TypeArray:
 		arr, _ := v.Array()
 		for _, e := range arr {
-			if found := duplicate(e, path); found != "" {
-				return found
+			if found, path := duplicate(e); found != "" {
+				return found, path
 			}
 		}
 	}
-	return ""
+	return "", nil
 }
 
 func container(v *fastjson.Value) bool {
@@ -73,18 +78,20 @@ func repeatedKey(obj *fastjson.Object) string {
 	n := obj.Len()
 	found := ""
 	if n <= smallObject {
-		keys := make([][]byte, 0, smallObject)
+		var keys [smallObject][]byte // on the stack: no allocation per object
+		seen := 0
 		obj.Visit(func(k []byte, _ *fastjson.Value) {
 			if found != "" {
 				return
 			}
-			for _, seen := range keys {
-				if string(seen) == string(k) {
+			for _, prev := range keys[:seen] {
+				if string(prev) == string(k) {
 					found = string(k)
 					return
 				}
 			}
-			keys = append(keys, k)
+			keys[seen] = k
+			seen++
 		})
 		return found
 	}

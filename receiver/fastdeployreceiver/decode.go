@@ -29,6 +29,64 @@ func jsonItems(body []byte, p *fastjson.Parser, fn func(raw []byte, line, index 
 	if len(trimmed) == 0 {
 		return malformed(0, -1, "", "empty body")
 	}
+	if trimmed[0] != '[' {
+		if items, ok := objectLines(body, p); ok {
+			for _, it := range items {
+				if rerr := fn(it.raw, it.line, it.index); rerr != nil {
+					return rerr
+				}
+			}
+			return nil
+		}
+	}
+	return jsonItemsSlow(body, p, fn)
+}
+
+// objectLine is one item of a body with one JSON object per line.
+type objectLine struct {
+	raw         []byte
+	line, index int
+}
+
+// objectLines splits the usual body, one JSON object per line, without
+// encoding/json's Decoder, whose walk costs more than the decoding. ok is false for any other shape or any fault
+// (including a repeated key), which jsonItemsSlow then reports.
+func objectLines(body []byte, p *fastjson.Parser) (items []objectLine, ok bool) {
+	line := 0
+	for rest := body; len(rest) > 0; {
+		line++
+		var l []byte
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			l, rest = rest[:i], rest[i+1:]
+		} else {
+			l, rest = rest, nil
+		}
+		l = bytes.Trim(l, " \t\r") // JSON's white space only, as encoding/json
+		if len(l) == 0 {
+			continue
+		}
+		// fastjson is lenient where encoding/json is not (string escapes,
+		// control characters, numbers): json.Valid keeps the two paths'
+		// verdicts the same, and costs less than the Decoder's walk.
+		if l[0] != '{' || !json.Valid(l) {
+			return nil, false
+		}
+		v, err := p.ParseBytes(l)
+		if err != nil || uniqueKeys(v, line, len(items)) != nil {
+			return nil, false
+		}
+		items = append(items, objectLine{raw: l, line: line, index: len(items)})
+	}
+	return items, true
+}
+
+// jsonItemsSlow walks any body jsonItems accepts with encoding/json,
+// which reports syntax errors by line.
+func jsonItemsSlow(body []byte, p *fastjson.Parser, fn func(raw []byte, line, index int) *requestError) *requestError {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return malformed(0, -1, "", "empty body")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	inArray := trimmed[0] == '['
 	if inArray {
@@ -306,15 +364,15 @@ func fieldString(v *fastjson.Value, key string, line, index int) (s string, pres
 }
 
 // putObject copies a JSON object into m in source order, keeping integers
-// exact; depth is bounded by fastjson's parser.
-func putObject(m pcommon.Map, obj *fastjson.Object) {
+// exact; depth is bounded by fastjson's parser. keys may be nil.
+func putObject(m pcommon.Map, obj *fastjson.Object, keys *keyInterner) {
 	m.EnsureCapacity(obj.Len())
 	obj.Visit(func(k []byte, v *fastjson.Value) {
-		putFast(m.PutEmpty(string(k)), v)
+		putFast(m.PutEmpty(keys.key(k)), v, keys)
 	})
 }
 
-func putFast(dst pcommon.Value, v *fastjson.Value) {
+func putFast(dst pcommon.Value, v *fastjson.Value, keys *keyInterner) {
 	switch v.Type() {
 	case fastjson.TypeString:
 		dst.SetStr(string(v.GetStringBytes()))
@@ -332,13 +390,42 @@ func putFast(dst pcommon.Value, v *fastjson.Value) {
 		dst.SetBool(false)
 	case fastjson.TypeObject:
 		obj, _ := v.Object()
-		putObject(dst.SetEmptyMap(), obj)
+		putObject(dst.SetEmptyMap(), obj, keys)
 	case fastjson.TypeArray:
 		arr, _ := v.Array()
 		s := dst.SetEmptySlice()
 		s.EnsureCapacity(len(arr))
 		for _, e := range arr {
-			putFast(s.AppendEmpty(), e)
+			putFast(s.AppendEmpty(), e, keys)
 		}
 	}
+}
+
+// keyInterner hands out one string per distinct object key, so the keys
+// every Ansible result repeats (changed, rc, stdout, invocation, ...) are
+// not copied once per result. Bounded in count and key length: past
+// that, keys are copied as they would be without it. One per goroutine
+// at a time (pooled by the decoder).
+type keyInterner struct{ m map[string]string }
+
+const (
+	maxInternedKeys   = 1024
+	maxInternedKeyLen = 64
+)
+
+func (in *keyInterner) key(k []byte) string {
+	if in == nil {
+		return string(k)
+	}
+	if s, ok := in.m[string(k)]; ok {
+		return s
+	}
+	s := string(k)
+	if len(k) <= maxInternedKeyLen && len(in.m) < maxInternedKeys {
+		if in.m == nil {
+			in.m = make(map[string]string, 64)
+		}
+		in.m[s] = s
+	}
+	return s
 }

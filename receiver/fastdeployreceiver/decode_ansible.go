@@ -1,8 +1,10 @@
 package fastdeployreceiver
 
 import (
+	"bytes"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/valyala/fastjson"
@@ -92,13 +94,22 @@ type hostStats struct {
 // Errors are re-diagnosed with encoding/json, which names lines precisely.
 type ansibleDecoder struct {
 	parsers fastjson.ParserPool
+	keys    sync.Pool // *keyInterner
 }
 
 // decode reads a request body; times without a zone are read in loc.
 func (d *ansibleDecoder) decode(body []byte, loc *time.Location) (*ansibleBatch, *requestError) {
 	p := d.parsers.Get()
 	defer d.parsers.Put(p)
+	keys, _ := d.keys.Get().(*keyInterner)
+	if keys == nil {
+		keys = &keyInterner{}
+	}
+	defer d.keys.Put(keys)
+	// One item per line is the usual shape: size the batch for it, within
+	// reason (a body of blank lines must not reserve memory).
 	batch := &ansibleBatch{}
+	lines := min(bytes.Count(body, []byte{'\n'})+1, 256)
 	rerr := forEachItem(p, body, func(v *fastjson.Value, line, index int) *requestError {
 		if v.Type() != fastjson.TypeObject {
 			return malformed(line, index, "", "each item must be a JSON object")
@@ -113,7 +124,10 @@ func (d *ansibleDecoder) decode(body []byte, loc *time.Location) (*ansibleBatch,
 			return invalid(line, index, "_event", "a request must not mix json_cb and ansible.posix.jsonl lines")
 		}
 		if format == formatJSONL {
-			ev, rerr := decodeJSONLEvent(v, line, index)
+			if batch.events == nil {
+				batch.events = make([]jsonlEvent, 0, lines)
+			}
+			ev, rerr := decodeJSONLEvent(v, line, index, keys)
 			if rerr != nil {
 				return rerr
 			}
@@ -122,7 +136,10 @@ func (d *ansibleDecoder) decode(body []byte, loc *time.Location) (*ansibleBatch,
 			}
 			return nil
 		}
-		task, rerr := decodeJSONCBTask(v, loc, line, index)
+		if batch.tasks == nil {
+			batch.tasks = make([]ansibleTask, 0, lines)
+		}
+		task, rerr := decodeJSONCBTask(v, loc, line, index, keys)
 		if rerr != nil {
 			return rerr
 		}
@@ -135,14 +152,14 @@ func (d *ansibleDecoder) decode(body []byte, loc *time.Location) (*ansibleBatch,
 	return batch, nil
 }
 
-func decodeJSONCBTask(v *fastjson.Value, loc *time.Location, line, index int) (ansibleTask, *requestError) {
+func decodeJSONCBTask(v *fastjson.Value, loc *time.Location, line, index int, keys *keyInterner) (ansibleTask, *requestError) {
 	rec, ferr := jsoncb.Decode(v, loc)
 	if ferr != nil {
 		return ansibleTask{}, malformed(line, index, ferr.Field, "%s", ferr.Msg)
 	}
 	t := ansibleTask{at: itemAt{line: line, index: index}, Record: rec, Result: pcommon.NewMap()}
 	if rec.Misc != nil {
-		putObject(t.Result, rec.Misc)
+		putObject(t.Result, rec.Misc, keys)
 		// The parser is reused for the next item.
 		t.Misc = nil
 	}
@@ -157,7 +174,7 @@ var jsonlRunnerStates = map[string]string{
 	"v2_runner_on_unreachable": "unreachable",
 }
 
-func decodeJSONLEvent(v *fastjson.Value, line, index int) (*jsonlEvent, *requestError) {
+func decodeJSONLEvent(v *fastjson.Value, line, index int, keys *keyInterner) (*jsonlEvent, *requestError) {
 	ev := &jsonlEvent{at: itemAt{line: line, index: index}}
 	name, ok, rerr := fieldString(v, "_event", line, index)
 	if rerr != nil {
@@ -222,7 +239,7 @@ func decodeJSONLEvent(v *fastjson.Value, line, index int) (*jsonlEvent, *request
 			hosts.Visit(func(host []byte, res *fastjson.Value) {
 				hr := hostResult{Host: string(host), Result: pcommon.NewMap()}
 				if obj, err := res.Object(); err == nil {
-					putObject(hr.Result, obj)
+					putObject(hr.Result, obj, keys)
 					if c := res.Get("changed"); c != nil && (c.Type() == fastjson.TypeTrue || c.Type() == fastjson.TypeFalse) {
 						changed := c.Type() == fastjson.TypeTrue
 						hr.Changed = &changed

@@ -1,6 +1,7 @@
 package fastdeployreceiver
 
 import (
+	"bytes"
 	"net/http"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/valyala/fastjson"
 )
 
 const (
@@ -164,4 +166,57 @@ func TestDecodeImprovedJSONCB(t *testing.T) {
 	assert.True(t, tasks[1].IgnoreErrors)
 	assert.Equal(t, -1, tasks[1].ItemIndex)
 	assert.Equal(t, "unreachable", tasks[1].State)
+}
+
+// TestJSONItemsFastPathAgrees checks the one-object-per-line fast path
+// against the encoding/json walk on bodies of every shape, near misses of
+// the fast path's shape included: same items, lines and errors.
+func TestJSONItemsFastPathAgrees(t *testing.T) {
+	type item struct {
+		raw         string
+		line, index int
+	}
+	walk := func(f func([]byte, *fastjson.Parser, func([]byte, int, int) *requestError) *requestError, body string) ([]item, *requestError) {
+		var p fastjson.Parser
+		var got []item
+		rerr := f([]byte(body), &p, func(raw []byte, line, index int) *requestError {
+			got = append(got, item{string(bytes.TrimSpace(raw)), line, index})
+			if bytes.Contains(raw, []byte(`"refuse"`)) {
+				return malformed(line, index, "refuse", "refused by the decoder")
+			}
+			return nil
+		})
+		return got, rerr
+	}
+	for _, body := range []string{
+		`{"a":1}`,
+		"{\"a\":1}\n{\"b\":2}\n",
+		"\n\n{\"a\":1}\r\n\r\n{\"b\":[1,{\"c\":2}]}\n\n",
+		"  {\"a\":1}  \n\t{\"b\":2}",
+		"{\"a\":1}\n{\"refuse\":1}\n{\"c\":3}",
+		"{\"refuse\":1}\n{\"a\":1,\"a\":2}",    // decoder error before a repeated key
+		"{\"a\":1}\n{\"x\":{\"b\":1,\"b\":2}}", // repeated key in a nested object
+		"{\"a\":1} {\"b\":2}",                  // two on one line
+		"{\n  \"a\": 1\n}\n{\"b\":2}",          // pretty-printed
+		"{\"a\":1}\n[{\"b\":2}]",               // not an object
+		"{\"a\":1}\n42",                        // not an object
+		"{\"a\":1}\n{\"b\":",                   // incomplete
+		"{\"a\":1}\n{\"b\":2}}",                // trailing garbage
+		"{\"a\":1}\u00a0\n{\"b\":2}",           // no-break space is no JSON white space
+		"{\"a\":1}\v\n",                        // vertical tab neither
+		"[{\"a\":1},{\"b\":2}]",                // arrays take the slow path
+		"\n \n",                                // nothing
+		"{\"a\":\"\\x\"}",                      // an escape encoding/json refuses
+		"{\"a\":1e999}",                        // a number out of range
+		"{\"a\":01}",                           // a leading zero
+		"{\"a\":\"tab\there\"}",                // a control character in a string
+		"{\"a\":1}\n{\"b\":\"\\x\"}",           // an escape encoding/json refuses, on a later line
+	} {
+		wantItems, wantErr := walk(jsonItemsSlow, body)
+		gotItems, gotErr := walk(jsonItems, body)
+		assert.Equal(t, wantErr, gotErr, "%q", body)
+		if wantErr == nil {
+			assert.Equal(t, wantItems, gotItems, "%q", body)
+		}
+	}
 }
