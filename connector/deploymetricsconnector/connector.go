@@ -205,17 +205,20 @@ func (d *deployMetrics) flush(ctx context.Context) (zeroed bool, err error) {
 
 func (d *deployMetrics) consumeTraces(ctx context.Context, td ptrace.Traces) error {
 	var c counts
+	// The shared ledger first, outside the lock: no batch waits on another
+	// one's file system calls.
+	shared := d.engine.claimShared(ctx, td, &c)
 	d.mu.Lock()
-	d.engine.consumeTraces(ctx, td, &c)
+	d.engine.consumeTraces(shared, td, &c)
 	// Written through before the receiver acknowledges: a killed collector
 	// restarts with every count it acknowledged. On failure the receiver
 	// answers 503, the client retries, and the spans counted now are
 	// recognised as duplicates while the changes are written again.
 	err := d.engine.save(ctx)
+	d.mu.Unlock()
 	// Then the shared ledger learns they are counted: a collector killed
 	// before this leaves its claims pending, and another takes them over.
-	d.engine.commitClaims(&c)
-	d.mu.Unlock()
+	d.engine.commitShared(shared, &c)
 	d.record(ctx, &c)
 	return err
 }

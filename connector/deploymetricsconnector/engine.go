@@ -1,9 +1,6 @@
 package deploymetricsconnector
 
 import (
-	"context"
-	"encoding/hex"
-	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -94,10 +91,9 @@ type engine struct {
 	// persist writes cumulative counts through to storage; nil without.
 	persist      *persisted
 	rewriteDedup bool
-	// ledger is shared with the other collectors of a group; claims are
-	// this batch's, committed once its counts are written.
+	// ledger is shared with the other collectors of a group; set before
+	// the first batch, then only read (claims are made outside the lock).
 	ledger    *claimledger.Ledger
-	claims    []*claimledger.Claim
 	lastPrune time.Time
 }
 
@@ -202,7 +198,9 @@ func firstNonEmpty(a, b string) string {
 	return b
 }
 
-func (e *engine) consumeTraces(ctx context.Context, td ptrace.Traces, c *counts) {
+// consumeTraces counts td's deployment and step spans; shared is what the
+// shared ledger said of them (nil without one).
+func (e *engine) consumeTraces(shared *sharedClaims, td ptrace.Traces, c *counts) {
 	now := e.now()
 	nowNanos := now.UnixNano()
 	start := pcommon.NewTimestampFromTime(now)
@@ -219,7 +217,7 @@ func (e *engine) consumeTraces(ctx context.Context, td ptrace.Traces, c *counts)
 					continue
 				}
 				k := newSpanKey(span.TraceID(), span.SpanID())
-				if e.seen(k) || (e.ledger != nil && !e.claim(ctx, k, span.StartTimestamp(), c)) {
+				if e.seen(k) || shared.elsewhere(k) {
 					c.duplicates++
 					continue
 				}
@@ -264,40 +262,6 @@ func (e *engine) seen(k spanKey) bool {
 		e.persist.dedupSlots = append(e.persist.dedupSlots, slot)
 	}
 	return seen
-}
-
-// claim asks the shared ledger whether this collector counts the span:
-// not when another collector did. The span's start places the claim; it is
-// the same on every collector, as the span is.
-func (e *engine) claim(ctx context.Context, k spanKey, start pcommon.Timestamp, c *counts) bool {
-	res, cl, err := e.ledger.Claim(ctx, hex.EncodeToString(k[:]), start.AsTime())
-	if err != nil {
-		c.ledgerError(err)
-		return true
-	}
-	if res == claimledger.Counted {
-		return false
-	}
-	if cl != nil {
-		e.claims = append(e.claims, cl)
-	}
-	return true
-}
-
-// commitClaims marks this batch's spans counted in the shared ledger,
-// after the counts were written (or failed to be: they are in memory and
-// go with the next save either way).
-func (e *engine) commitClaims(c *counts) {
-	for _, cl := range e.claims {
-		switch err := e.ledger.Commit(cl); {
-		case errors.Is(err, claimledger.ErrCountedTwice):
-			c.countedTwice++
-		case err != nil:
-			c.ledgerError(err)
-		}
-	}
-	clear(e.claims)
-	e.claims = e.claims[:0]
 }
 
 // pruneLedger drops the shared ledger's expired buckets, once a minute.

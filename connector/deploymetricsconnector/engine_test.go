@@ -1,8 +1,6 @@
 package deploymetricsconnector
 
 import (
-	"context"
-
 	"testing"
 	"time"
 
@@ -48,7 +46,7 @@ func TestGoldenMetrics(t *testing.T) {
 				e.consumeLogs(logs(lifecycleLog{action: "deployment.started", id: "42", service: "shop", env: "prod", at: t0.Add(-50 * time.Second)}), &c)
 				e.consumeLogs(logs(lifecycleLog{action: "deployment.started", id: "43", service: "shop", env: "prod", at: t0.Add(-5 * time.Second)}), &c)
 				clk.advance(time.Second)
-				e.consumeTraces(context.Background(), traces(testDeployment{
+				e.consumeTraces(nil, traces(testDeployment{
 					id: "42", service: "shop", env: "prod", status: "failure", end: t0, took: 50 * time.Second,
 					steps: threeSteps, withSubprocess: true,
 				}), &c)
@@ -76,8 +74,8 @@ func TestGoldenMetrics(t *testing.T) {
 			run: func(t *testing.T, e *engine, clk *clock) pmetric.Metrics {
 				var c counts
 				d := testDeployment{id: "7", service: "api", env: "staging", status: "success", end: t0, took: 90 * time.Second, steps: threeSteps[:1]}
-				e.consumeTraces(context.Background(), traces(d), &c)
-				e.consumeTraces(context.Background(), traces(d, d), &c)
+				e.consumeTraces(nil, traces(d), &c)
+				e.consumeTraces(nil, traces(d, d), &c)
 				assert.Equal(t, int64(4), c.duplicates)
 				clk.advance(time.Second)
 				return flushNew(t, e, clk, &c)
@@ -95,8 +93,8 @@ func TestGoldenMetrics(t *testing.T) {
 				var c counts
 				// A deployment that ended three hours before it arrived, after
 				// a newer one: counted, with its own event-time duration.
-				e.consumeTraces(context.Background(), traces(testDeployment{id: "new", service: "api", env: "prod", status: "success", end: t0, took: 10 * time.Second}), &c)
-				e.consumeTraces(context.Background(), traces(testDeployment{id: "old", service: "api", env: "prod", status: "success", end: t0.Add(-3 * time.Hour), took: 20 * time.Minute}), &c)
+				e.consumeTraces(nil, traces(testDeployment{id: "new", service: "api", env: "prod", status: "success", end: t0, took: 10 * time.Second}), &c)
+				e.consumeTraces(nil, traces(testDeployment{id: "old", service: "api", env: "prod", status: "success", end: t0.Add(-3 * time.Hour), took: 20 * time.Minute}), &c)
 				clk.advance(time.Second)
 				return flushNew(t, e, clk, &c)
 			},
@@ -116,16 +114,16 @@ func TestGoldenMetrics(t *testing.T) {
 					return traces(testDeployment{id: id, service: "shop", env: "prod", status: status, end: end, took: time.Minute})
 				}
 				// In order: failure, timeout, success -> 30 min from the first failure.
-				e.consumeTraces(context.Background(), dep("1", "failure", t0.Add(-60*time.Minute)), &c)
-				e.consumeTraces(context.Background(), dep("2", "timeout", t0.Add(-45*time.Minute)), &c)
-				e.consumeTraces(context.Background(), dep("3", "success", t0.Add(-30*time.Minute)), &c)
+				e.consumeTraces(nil, dep("1", "failure", t0.Add(-60*time.Minute)), &c)
+				e.consumeTraces(nil, dep("2", "timeout", t0.Add(-45*time.Minute)), &c)
+				e.consumeTraces(nil, dep("3", "success", t0.Add(-30*time.Minute)), &c)
 				// A cancelled one neither breaks nor opens a streak.
-				e.consumeTraces(context.Background(), dep("4", "cancelled", t0.Add(-25*time.Minute)), &c)
+				e.consumeTraces(nil, dep("4", "cancelled", t0.Add(-25*time.Minute)), &c)
 				// Out of order: the success arrives before the failure it recovers.
-				e.consumeTraces(context.Background(), dep("6", "success", t0.Add(-5*time.Minute)), &c)
-				e.consumeTraces(context.Background(), dep("5", "failure", t0.Add(-20*time.Minute)), &c)
+				e.consumeTraces(nil, dep("6", "success", t0.Add(-5*time.Minute)), &c)
+				e.consumeTraces(nil, dep("5", "failure", t0.Add(-20*time.Minute)), &c)
 				// Redelivery of the recovering success adds nothing.
-				e.consumeTraces(context.Background(), dep("6", "success", t0.Add(-5*time.Minute)), &c)
+				e.consumeTraces(nil, dep("6", "success", t0.Add(-5*time.Minute)), &c)
 				clk.advance(time.Second)
 				return flushNew(t, e, clk, &c)
 			},
@@ -139,7 +137,7 @@ func TestGoldenMetrics(t *testing.T) {
 			name: "lead_time",
 			run: func(t *testing.T, e *engine, clk *clock) pmetric.Metrics {
 				var c counts
-				e.consumeTraces(context.Background(), traces(
+				e.consumeTraces(nil, traces(
 					testDeployment{id: "1", service: "shop", env: "prod", status: "success", end: t0, took: time.Minute, commitTime: t0.Add(-2 * time.Hour).Format(time.RFC3339)},
 					testDeployment{id: "2", service: "shop", env: "prod", status: "failure", end: t0, took: time.Minute, commitTime: t0.Add(-time.Hour).Format(time.RFC3339)},
 					testDeployment{id: "3", service: "shop", env: "prod", status: "success", end: t0, took: time.Minute, commitTime: "not a time"},
@@ -159,7 +157,7 @@ func TestGoldenMetrics(t *testing.T) {
 			run: func(t *testing.T, e *engine, clk *clock) pmetric.Metrics {
 				var c counts
 				for i, svc := range []string{"a", "b", "c", "d"} {
-					e.consumeTraces(context.Background(), traces(testDeployment{id: idOf(i), service: svc, env: "prod", status: "success", end: t0, took: time.Second}), &c)
+					e.consumeTraces(nil, traces(testDeployment{id: idOf(i), service: svc, env: "prod", status: "success", end: t0, took: time.Second}), &c)
 				}
 				assert.Equal(t, int64(2), c.overflows[metricDeployments])
 				clk.advance(time.Second)
@@ -176,11 +174,11 @@ func TestGoldenMetrics(t *testing.T) {
 			mutate: func(c *Config) { c.AggregationTemporality = TemporalityDelta },
 			run: func(t *testing.T, e *engine, clk *clock) pmetric.Metrics {
 				var c counts
-				e.consumeTraces(context.Background(), traces(testDeployment{id: "1", service: "shop", env: "prod", status: "success", end: t0, took: time.Second}), &c)
+				e.consumeTraces(nil, traces(testDeployment{id: "1", service: "shop", env: "prod", status: "success", end: t0, took: time.Second}), &c)
 				clk.advance(15 * time.Second)
 				first := e.flush(&c)
 				assert.Equal(t, int64(1), *point(t, first, metricDeployments, map[string]any{"service": "shop", "environment": "prod", "status": "success"}).Value)
-				e.consumeTraces(context.Background(), traces(testDeployment{id: "2", service: "shop", env: "prod", status: "success", end: t0, took: 3 * time.Second}), &c)
+				e.consumeTraces(nil, traces(testDeployment{id: "2", service: "shop", env: "prod", status: "success", end: t0, took: 3 * time.Second}), &c)
 				clk.advance(15 * time.Second)
 				return e.flush(&c)
 			},
@@ -196,7 +194,7 @@ func TestGoldenMetrics(t *testing.T) {
 			run: func(t *testing.T, e *engine, clk *clock) pmetric.Metrics {
 				var c counts
 				for i, took := range []time.Duration{time.Second, 10 * time.Second, 100 * time.Second} {
-					e.consumeTraces(context.Background(), traces(testDeployment{id: idOf(i), service: "shop", env: "prod", status: "success", end: t0, took: took}), &c)
+					e.consumeTraces(nil, traces(testDeployment{id: idOf(i), service: "shop", env: "prod", status: "success", end: t0, took: took}), &c)
 				}
 				clk.advance(time.Second)
 				return flushNew(t, e, clk, &c)

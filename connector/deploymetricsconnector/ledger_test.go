@@ -66,9 +66,11 @@ func newGroupMember(t *testing.T, dir string, lclk *ledgerClock, wait func(conte
 func (m *groupMember) consume(t *testing.T, d testDeployment) counts {
 	t.Helper()
 	var c counts
-	m.e.consumeTraces(context.Background(), traces(d), &c)
+	td := traces(d)
+	shared := m.e.claimShared(context.Background(), td, &c)
+	m.e.consumeTraces(shared, td, &c)
 	require.NoError(t, m.e.save(context.Background()))
-	m.e.commitClaims(&c)
+	m.e.commitShared(shared, &c)
 	return c
 }
 
@@ -111,8 +113,8 @@ func TestSharedLedgerCountsARetryAfterFailoverOnce(t *testing.T) {
 	a2, _ := newTestEngine(t, nil)
 	b2, _ := newTestEngine(t, nil)
 	var c counts
-	a2.consumeTraces(context.Background(), traces(finishing("1")), &c)
-	b2.consumeTraces(context.Background(), traces(finishing("1")), &c)
+	a2.consumeTraces(nil, traces(finishing("1")), &c)
+	b2.consumeTraces(nil, traces(finishing("1")), &c)
 	assert.Zero(t, c.duplicates, "without a shared ledger each collector counts the redelivery")
 }
 
@@ -134,16 +136,19 @@ func TestSharedLedgerWaitsForAClaimInFlight(t *testing.T) {
 	})
 
 	var ca counts
-	a.e.consumeTraces(context.Background(), traces(finishing("1")), &ca) // claimed, not committed
+	tdA := traces(finishing("1"))
+	sharedA := a.e.claimShared(context.Background(), tdA, &ca)
+	a.e.consumeTraces(sharedA, tdA, &ca) // counted, not yet written nor committed
 	done := make(chan counts)
 	go func() {
 		var cb counts
-		b.e.consumeTraces(context.Background(), traces(finishing("1")), &cb)
+		td := traces(finishing("1"))
+		b.e.consumeTraces(b.e.claimShared(context.Background(), td, &cb), td, &cb)
 		done <- cb
 	}()
 	<-waiting
 	require.NoError(t, a.e.save(context.Background()))
-	a.e.commitClaims(&ca)
+	a.e.commitShared(sharedA, &ca)
 	close(proceed)
 	cb := <-done
 	assert.EqualValues(t, 1+len(threeSteps), cb.duplicates)
@@ -160,7 +165,9 @@ func TestSharedLedgerTakesOverTheClaimOfACollectorKilledMidBatch(t *testing.T) {
 	dir := t.TempDir()
 	a := newGroupMember(t, dir, lclk, nil)
 	var ca counts
-	a.e.consumeTraces(context.Background(), traces(finishing("1")), &ca) // killed here
+	tdA := traces(finishing("1"))
+	sharedA := a.e.claimShared(context.Background(), tdA, &ca)
+	a.e.consumeTraces(sharedA, tdA, &ca) // killed here
 
 	b := newGroupMember(t, dir, lclk, func(context.Context) error {
 		lclk.advance(250 * time.Millisecond)
@@ -178,7 +185,7 @@ func TestSharedLedgerTakesOverTheClaimOfACollectorKilledMidBatch(t *testing.T) {
 	assert.False(t, hasMetric(restarted.flush(&c), metricDeployments), "A restarted did not keep what it never acknowledged")
 
 	// Had A only stalled, its late commit is reported, not hidden.
-	a.e.commitClaims(&ca)
+	a.e.commitShared(sharedA, &ca)
 	assert.EqualValues(t, 1+len(threeSteps), ca.countedTwice)
 }
 

@@ -93,13 +93,13 @@ func TestStorageKeepsCountsAcrossAKill(t *testing.T) {
 	d := func(id, status string) testDeployment {
 		return testDeployment{id: id, service: "shop", env: "prod", status: status, end: t0, took: time.Minute, steps: threeSteps}
 	}
-	e.consumeTraces(context.Background(), traces(d("1", "success"), d("2", "failure")), &c)
+	e.consumeTraces(nil, traces(d("1", "success"), d("2", "failure")), &c)
 	require.NoError(t, e.save(context.Background()))
 	before := flushNew(t, e, clk, &c)
 	require.NoError(t, e.save(context.Background()))
 	startBefore := point(t, before, metricDeployments, map[string]any{"service": "shop", "environment": "prod", "status": "success"}).Start
 	// Counted and acknowledged after the last flush: only storage has it.
-	e.consumeTraces(context.Background(), traces(d("3", "success")), &c)
+	e.consumeTraces(nil, traces(d("3", "success")), &c)
 	require.NoError(t, e.save(context.Background()))
 
 	// Killed: a new engine on the same storage.
@@ -107,7 +107,7 @@ func TestStorageKeepsCountsAcrossAKill(t *testing.T) {
 	clk2.advance(time.Hour)
 	var c2 counts
 	// The client did not hear the answer for deployment 3 and retries it.
-	restarted.consumeTraces(context.Background(), traces(d("3", "success")), &c2)
+	restarted.consumeTraces(nil, traces(d("3", "success")), &c2)
 	assert.EqualValues(t, 1+len(threeSteps), c2.duplicates, "the retried deployment and its steps count once")
 	md := restarted.flush(&c2)
 	assert.EqualValues(t, 2, deploymentsTotal(t, md, "success"), "no zero point, no lost count: the series continues")
@@ -121,7 +121,7 @@ func TestStorageKeepsCountsAcrossAKill(t *testing.T) {
 	assert.EqualValues(t, 3, *f.Value)
 
 	// A new deployment after the restart counts on top.
-	restarted.consumeTraces(context.Background(), traces(d("4", "success")), &c2)
+	restarted.consumeTraces(nil, traces(d("4", "success")), &c2)
 	require.NoError(t, restarted.save(context.Background()))
 	assert.EqualValues(t, 3, deploymentsTotal(t, restarted.flush(&c2), "success"))
 }
@@ -132,7 +132,7 @@ func TestStorageKeepsZeroFirstForUnshownSeries(t *testing.T) {
 	store := newMemStorage()
 	e, _ := persistentEngine(t, store, nil)
 	var c counts
-	e.consumeTraces(context.Background(), traces(testDeployment{id: "1", service: "shop", env: "prod", status: "success", end: t0, took: time.Minute}), &c)
+	e.consumeTraces(nil, traces(testDeployment{id: "1", service: "shop", env: "prod", status: "success", end: t0, took: time.Minute}), &c)
 	require.NoError(t, e.save(context.Background()))
 
 	restarted, clk := persistentEngine(t, store, nil)
@@ -146,7 +146,7 @@ func TestStorageExpiryAndFailedWrites(t *testing.T) {
 	store := newMemStorage()
 	e, clk := persistentEngine(t, store, func(c *Config) { c.SeriesExpiration = time.Hour })
 	var c counts
-	e.consumeTraces(context.Background(), traces(testDeployment{id: "1", service: "shop", env: "prod", status: "success", end: t0, took: time.Minute}), &c)
+	e.consumeTraces(nil, traces(testDeployment{id: "1", service: "shop", env: "prod", status: "success", end: t0, took: time.Minute}), &c)
 	store.failing = true
 	require.Error(t, e.save(context.Background()))
 	store.failing = false
@@ -172,19 +172,19 @@ func TestStorageDedupRing(t *testing.T) {
 	e, _ := persistentEngine(t, store, small)
 	var c counts
 	for i := range 6 { // wraps the ring of 4
-		e.consumeTraces(context.Background(), traces(testDeployment{id: idOf(i), service: "shop", env: "prod", status: "success", end: t0, took: time.Second}), &c)
+		e.consumeTraces(nil, traces(testDeployment{id: idOf(i), service: "shop", env: "prod", status: "success", end: t0, took: time.Second}), &c)
 	}
 	require.NoError(t, e.save(context.Background()))
 
 	restarted, _ := persistentEngine(t, store, small)
 	var c2 counts
-	restarted.consumeTraces(context.Background(), traces(testDeployment{id: idOf(5), service: "shop", env: "prod", status: "success", end: t0, took: time.Second}), &c2)
-	restarted.consumeTraces(context.Background(), traces(testDeployment{id: idOf(0), service: "shop", env: "prod", status: "success", end: t0, took: time.Second}), &c2)
+	restarted.consumeTraces(nil, traces(testDeployment{id: idOf(5), service: "shop", env: "prod", status: "success", end: t0, took: time.Second}), &c2)
+	restarted.consumeTraces(nil, traces(testDeployment{id: idOf(0), service: "shop", env: "prod", status: "success", end: t0, took: time.Second}), &c2)
 	assert.EqualValues(t, 1, c2.duplicates, "the latest span is remembered; the evicted oldest is not")
 
 	smaller, _ := persistentEngine(t, store, func(c *Config) { c.DeduplicationWindow = 2 })
 	var c3 counts
-	smaller.consumeTraces(context.Background(), traces(testDeployment{id: idOf(5), service: "shop", env: "prod", status: "success", end: t0, took: time.Second}), &c3)
+	smaller.consumeTraces(nil, traces(testDeployment{id: idOf(5), service: "shop", env: "prod", status: "success", end: t0, took: time.Second}), &c3)
 	assert.EqualValues(t, 1, c3.duplicates)
 	assert.Equal(t, 2, smaller.dedup.Slots())
 }

@@ -1,8 +1,6 @@
 package deploymetricsconnector
 
 import (
-	"context"
-
 	"testing"
 	"time"
 
@@ -63,7 +61,7 @@ func TestActiveDeployments(t *testing.T) {
 			var c counts
 			for _, s := range tt.steps {
 				e.consumeLogs(logs(s.logs...), &c)
-				e.consumeTraces(context.Background(), traces(s.spans...), &c)
+				e.consumeTraces(nil, traces(s.spans...), &c)
 				clk.advance(s.advance)
 			}
 			md := e.flush(&c)
@@ -81,10 +79,10 @@ func TestExpiry(t *testing.T) {
 	e, clk := newTestEngine(t, func(c *Config) { c.SeriesExpiration = time.Hour })
 	var c counts
 	e.consumeLogs(logs(lifecycleLog{action: "deployment.started", id: "running", service: "slow", env: "prod", at: t0}), &c)
-	e.consumeTraces(context.Background(), traces(testDeployment{id: "1", service: "shop", env: "prod", status: "failure", end: t0, took: time.Minute, steps: threeSteps}), &c)
+	e.consumeTraces(nil, traces(testDeployment{id: "1", service: "shop", env: "prod", status: "failure", end: t0, took: time.Minute, steps: threeSteps}), &c)
 	flushNew(t, e, clk, &c)
 	clk.advance(30 * time.Minute)
-	e.consumeTraces(context.Background(), traces(testDeployment{id: "2", service: "api", env: "prod", status: "success", end: clk.t, took: time.Minute}), &c)
+	e.consumeTraces(nil, traces(testDeployment{id: "2", service: "api", env: "prod", status: "success", end: clk.t, took: time.Minute}), &c)
 	e.flush(&c)
 	clk.advance(31 * time.Minute)
 	md := e.flush(&c)
@@ -97,7 +95,7 @@ func TestExpiry(t *testing.T) {
 
 	// A series that comes back starts afresh, with a new start time and a
 	// zero first point, so the failure counts as an increase again.
-	e.consumeTraces(context.Background(), traces(testDeployment{id: "3", service: "shop", env: "prod", status: "failure", end: clk.t, took: time.Minute}), &c)
+	e.consumeTraces(nil, traces(testDeployment{id: "3", service: "shop", env: "prod", status: "failure", end: clk.t, took: time.Minute}), &c)
 	clk.advance(time.Second)
 	md = e.flush(&c)
 	p = point(t, md, metricDeployments, map[string]any{"service": "shop", "environment": "prod", "status": "failure"})
@@ -110,7 +108,7 @@ func TestExpiry(t *testing.T) {
 	assert.Equal(t, "2026-03-02T11:01:15Z", p.Start)
 	// The restore history outlives the series: the failure streak of
 	// deployment 1 is still open, so a success closes it.
-	e.consumeTraces(context.Background(), traces(testDeployment{id: "4", service: "shop", env: "prod", status: "success", end: clk.t, took: time.Minute}), &c)
+	e.consumeTraces(nil, traces(testDeployment{id: "4", service: "shop", env: "prod", status: "success", end: clk.t, took: time.Minute}), &c)
 	e.flush(&c)
 	md = e.flush(&c)
 	p = point(t, md, metricTimeToRestore, map[string]any{"service": "shop", "environment": "prod"})
@@ -123,7 +121,7 @@ func TestExpiry(t *testing.T) {
 func TestUnexportedSeriesDoNotExpire(t *testing.T) {
 	e, clk := newTestEngine(t, func(c *Config) { c.SeriesExpiration = time.Minute })
 	var c counts
-	e.consumeTraces(context.Background(), traces(testDeployment{id: "1", service: "shop", env: "prod", status: "success", end: t0, took: time.Minute}), &c)
+	e.consumeTraces(nil, traces(testDeployment{id: "1", service: "shop", env: "prod", status: "success", end: t0, took: time.Minute}), &c)
 	key := map[string]any{"service": "shop", "environment": "prod", "status": "success"}
 	clk.advance(2 * time.Minute)
 	assert.Equal(t, int64(0), *point(t, e.flush(&c), metricDeployments, key).Value)
@@ -154,7 +152,7 @@ func TestZeroFirstPoint(t *testing.T) {
 	var c counts
 	failed := map[string]any{"service": "shop", "environment": "prod", "status": "failure"}
 	failures := map[string]any{"service": "shop", "step_name": "restart {host}", "error_type": "exit_code_1"}
-	e.consumeTraces(context.Background(), traces(testDeployment{id: "1", service: "shop", env: "prod", status: "failure", end: t0, took: 50 * time.Second, steps: threeSteps}), &c)
+	e.consumeTraces(nil, traces(testDeployment{id: "1", service: "shop", env: "prod", status: "failure", end: t0, took: 50 * time.Second, steps: threeSteps}), &c)
 	clk.advance(time.Second)
 
 	first := e.flush(&c)
@@ -166,7 +164,7 @@ func TestZeroFirstPoint(t *testing.T) {
 	assert.Len(t, point(t, first, metricDeploymentDuration, failed).Buckets, 13, "all buckets, at zero")
 
 	// An observation between the two flushes is in the counts too.
-	e.consumeTraces(context.Background(), traces(testDeployment{id: "2", service: "shop", env: "prod", status: "failure", end: clk.t, took: 10 * time.Second}), &c)
+	e.consumeTraces(nil, traces(testDeployment{id: "2", service: "shop", env: "prod", status: "failure", end: clk.t, took: 10 * time.Second}), &c)
 	clk.advance(15 * time.Second)
 	second := e.flush(&c)
 	p := point(t, second, metricDeployments, failed)
@@ -180,7 +178,7 @@ func TestZeroFirstPoint(t *testing.T) {
 
 	// A series that already went out shows its counts at once; a new one
 	// beside it starts at zero.
-	e.consumeTraces(context.Background(), traces(
+	e.consumeTraces(nil, traces(
 		testDeployment{id: "3", service: "shop", env: "prod", status: "failure", end: clk.t, took: time.Second},
 		testDeployment{id: "4", service: "shop", env: "prod", status: "success", end: clk.t, took: time.Second},
 	), &c)
@@ -198,7 +196,7 @@ func TestZeroFirstPoint(t *testing.T) {
 func TestZeroFirstOverflow(t *testing.T) {
 	e, clk := newTestEngine(t, func(c *Config) { c.MaxSeriesPerMetric = 1 })
 	var c counts
-	e.consumeTraces(context.Background(), traces(
+	e.consumeTraces(nil, traces(
 		testDeployment{id: "1", service: "a", env: "prod", status: "success", end: t0, took: time.Second},
 		testDeployment{id: "2", service: "b", env: "prod", status: "success", end: t0, took: time.Second},
 	), &c)
@@ -213,7 +211,7 @@ func TestZeroFirstOverflow(t *testing.T) {
 func TestDeltaHasNoZeroFirst(t *testing.T) {
 	e, clk := newTestEngine(t, func(c *Config) { c.AggregationTemporality = TemporalityDelta })
 	var c counts
-	e.consumeTraces(context.Background(), traces(testDeployment{id: "1", service: "shop", env: "prod", status: "success", end: t0, took: time.Second}), &c)
+	e.consumeTraces(nil, traces(testDeployment{id: "1", service: "shop", env: "prod", status: "success", end: t0, took: time.Second}), &c)
 	clk.advance(15 * time.Second)
 	md := e.flush(&c)
 	assert.Equal(t, int64(1), *point(t, md, metricDeployments, map[string]any{"service": "shop", "environment": "prod", "status": "success"}).Value)
@@ -243,16 +241,16 @@ func TestExemplarsPersist(t *testing.T) {
 	}
 
 	first := deploy("1", 40*time.Second)
-	e.consumeTraces(context.Background(), traces(first), &c)
+	e.consumeTraces(nil, traces(first), &c)
 	assert.Empty(t, exemplars(), "the zero point carries none")
 	for range 3 {
 		assert.Equal(t, map[float64]string{40: traceOf(first)}, exemplars(), "kept flush after flush")
 	}
 	second := deploy("2", 50*time.Second) // same bucket (30 s, 60 s]
-	e.consumeTraces(context.Background(), traces(second), &c)
+	e.consumeTraces(nil, traces(second), &c)
 	assert.Equal(t, map[float64]string{50: traceOf(second)}, exemplars(), "replaced by the latest of its bucket")
 	third := deploy("3", 10*time.Minute)
-	e.consumeTraces(context.Background(), traces(third), &c)
+	e.consumeTraces(nil, traces(third), &c)
 	for range 2 {
 		assert.Equal(t, map[float64]string{50: traceOf(second), 600: traceOf(third)}, exemplars(), "one per bucket")
 	}
@@ -265,7 +263,7 @@ func TestExponentialExemplarsPersist(t *testing.T) {
 	var c counts
 	key := map[string]any{"service": "shop", "environment": "prod", "status": "success"}
 	for i := range exponentialExemplarSlots + 2 {
-		e.consumeTraces(context.Background(), traces(testDeployment{id: idOf(i), service: "shop", env: "prod", status: "success", end: t0, took: time.Duration(i+1) * time.Second}), &c)
+		e.consumeTraces(nil, traces(testDeployment{id: idOf(i), service: "shop", env: "prod", status: "success", end: t0, took: time.Duration(i+1) * time.Second}), &c)
 	}
 	requireZeroFirst(t, e.flush(&c))
 	for range 3 {
@@ -425,7 +423,7 @@ func TestOtherSourceSpans(t *testing.T) {
 	add(3, map[string]any{deployattr.PipelineRunID: "run-77", deployattr.TaskName: "lint", deployattr.TaskRunResult: "success"}, time.Minute, ptrace.StatusCodeUnset)
 	add(4, map[string]any{"http.request.method": "GET"}, time.Second, ptrace.StatusCodeOk)
 	var c counts
-	e.consumeTraces(context.Background(), td, &c)
+	e.consumeTraces(nil, td, &c)
 	clk.advance(time.Second)
 	md := flushNew(t, e, clk, &c)
 
@@ -444,7 +442,7 @@ func TestIgnoredSpansEmitNothing(t *testing.T) {
 	s.Attributes().PutStr(deployattr.SpanKind, deployattr.SpanKindSubprocess)
 	s.Attributes().PutStr(deployattr.DeploymentID, "1")
 	var c counts
-	e.consumeTraces(context.Background(), td, &c)
+	e.consumeTraces(nil, td, &c)
 	clk.advance(time.Second)
 	assert.Equal(t, 0, e.flush(&c).DataPointCount())
 	assert.Zero(t, e.dedup.Len(), "ignored spans do not take de-duplication room")
@@ -470,7 +468,7 @@ func TestIgnoredStepFailuresAreNotCounted(t *testing.T) {
 	stringy.appendTo(td)
 	spans := td.ResourceSpans().At(1).ScopeSpans().At(0).Spans()
 	spans.At(1).Attributes().PutStr(deployattr.StepIgnored, "true")
-	e.consumeTraces(context.Background(), td, &c)
+	e.consumeTraces(nil, td, &c)
 	md := flushNew(t, e, clk, &c)
 	failures := func(step, errType string) map[string]any {
 		return map[string]any{"service": "shop", "step_name": step, "error_type": errType}
