@@ -34,6 +34,9 @@ func (e *engine) claimShared(ctx context.Context, td ptrace.Traces, c *counts) *
 		return nil
 	}
 	s := &sharedClaims{}
+	// A span twice in one batch is asked about once: the second ask would
+	// wait for the claim the first one made.
+	asked := map[spanKey]bool{}
 	for _, rs := range td.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, span := range ss.Spans().All() {
@@ -41,6 +44,10 @@ func (e *engine) claimShared(ctx context.Context, td ptrace.Traces, c *counts) *
 					continue
 				}
 				k := newSpanKey(span.TraceID(), span.SpanID())
+				if asked[k] {
+					continue
+				}
+				asked[k] = true
 				res, cl, err := e.ledger.Claim(ctx, hex.EncodeToString(k[:]), span.StartTimestamp().AsTime())
 				switch {
 				case err != nil:

@@ -98,16 +98,32 @@ func finishing(id string) testDeployment {
 func TestSharedLedgerCountsARetryAfterFailoverOnce(t *testing.T) {
 	lclk := &ledgerClock{t: t0}
 	dir := t.TempDir()
-	a := newGroupMember(t, dir, lclk, nil)
-	b := newGroupMember(t, dir, lclk, nil)
+	noWait := func(context.Context) error {
+		t.Error("nothing here has a claim to wait for")
+		return context.Canceled
+	}
+	a := newGroupMember(t, dir, lclk, noWait)
+	b := newGroupMember(t, dir, lclk, noWait)
 	ca := a.consume(t, finishing("1"))
 	assert.Zero(t, ca.duplicates)
 	cb := b.consume(t, finishing("1"))
 	assert.EqualValues(t, 1+len(threeSteps), cb.duplicates, "B recognises the deployment and its steps as A's")
 	assert.Zero(t, cb.ledgerErrors)
 	b.consume(t, finishing("2")) // B's own deployment counts on B
+
+	// A span twice in one batch: asked about once, counted once, no wait
+	// for its own claim.
+	var c2 counts
+	twice := traces(finishing("3"), finishing("3"))
+	shared := b.e.claimShared(context.Background(), twice, &c2)
+	assert.Len(t, shared.claims, 1+len(threeSteps))
+	b.e.consumeTraces(shared, twice, &c2)
+	require.NoError(t, b.e.save(context.Background()))
+	b.e.commitShared(shared, &c2)
+	assert.Zero(t, c2.countedTwice)
+	assert.EqualValues(t, 1+len(threeSteps), c2.duplicates)
 	assert.EqualValues(t, 1, a.total(t))
-	assert.EqualValues(t, 1, b.total(t))
+	assert.EqualValues(t, 2, b.total(t))
 
 	// The same redelivery without the ledger: counted twice, the problem.
 	a2, _ := newTestEngine(t, nil)
