@@ -203,8 +203,10 @@ func TestRedactLinear(t *testing.T) {
 	}
 }
 
-// TestRedactCleanBytesCostNoRegex: text around a keyword costs about what
-// the same text without it costs, not a regex pass per byte. The fuzzer
+// TestRedactCleanBytesCostNoRegex: text around a keyword costs a few
+// keyword scans of the text (one per rule the keyword gates, 5 to 10 times
+// the clean text's one scan, in CPU time), not a regex pass per byte
+// (hundreds of times). The fuzzer
 // found long runs of letters or invalid UTF-8 before a URL with
 // credentials: the URL pattern, which started with the scheme, ran its
 // counted repetition from every byte (over 2 µs a byte, stalling fuzzing).
@@ -222,7 +224,7 @@ func TestRedactCleanBytesCostNoRegex(t *testing.T) {
 			withSecret := pad + text + pad
 			clean := pad + strings.Repeat(" ", len(text)) + pad
 			ratio := float64(redactTime(e, withSecret)) / float64(redactTime(e, clean))
-			assert.Less(t, ratio, 10.0, "%q around %q: %.0fx the time of clean text", filler, text, ratio)
+			assert.Less(t, ratio, 30.0, "%q around %q: %.0fx the time of clean text", filler, text, ratio)
 			var tally Tally
 			out, _ := e.Redact(withSecret, &tally)
 			assert.Equal(t, 1, tally.Item, "%q around %q", filler, text)
