@@ -83,12 +83,22 @@ type persister struct {
 	chunk    []string
 	// atRest redacts secrets before anything is written (persist_redact.go).
 	atRest *atRest
-	// The redacted stored form of each in-flight deployment and step, by
-	// the state it was made from: a transaction replaces the states it
-	// changes (clone), so a state seen before is unchanged and is not
-	// redacted again.
-	deploymentRecords map[*deploymentState]persistedDeployment
-	stepRecords       map[*stepState]persistedStep
+	// The redacted stored form of each in-flight deployment and step, and
+	// its JSON, by the state it was made from: a transaction replaces the
+	// states it changes (clone), so a state seen before is unchanged and
+	// is neither redacted nor encoded again.
+	deploymentRecords map[*deploymentState]cached[persistedDeployment]
+	stepRecords       map[*stepState]cached[persistedStep]
+}
+
+type cached[R any] struct {
+	rec R
+	raw []byte
+}
+
+func encodeCached[R any](rec R) (cached[R], error) {
+	raw, err := json.Marshal(rec)
+	return cached[R]{rec: rec, raw: raw}, err
 }
 
 func newPersister(client storage.Client, dedupWindow int) (*persister, error) {
@@ -179,7 +189,7 @@ func decodeHexID(s string, dst []byte) error {
 func (p *persister) save(ctx context.Context, t *tracker, stateChanged bool, ids []string) error {
 	var ops []*storage.Operation
 	if stateChanged {
-		raw, err := json.Marshal(p.snapshot(t))
+		raw, err := p.encode(t)
 		if err != nil {
 			return fmt.Errorf("encode state: %w", err)
 		}
@@ -208,31 +218,39 @@ func (p *persister) save(ctx context.Context, t *tracker, stateChanged bool, ids
 	return p.client.Batch(ctx, ops...)
 }
 
-// snapshot is the stored form of the tracker's state, secrets redacted.
-func (p *persister) snapshot(t *tracker) persistedState {
-	st := persistedState{Format: persistedFormat}
-	deployments := make(map[*deploymentState]persistedDeployment, len(t.deployments))
+// records are the stored forms of the tracker's state, secrets redacted,
+// in their stored order.
+func (p *persister) records(t *tracker) ([]cached[persistedDeployment], []cached[persistedStep], []persistedRun, error) {
+	deployments := make(map[*deploymentState]cached[persistedDeployment], len(t.deployments))
+	ds := make([]cached[persistedDeployment], 0, len(t.deployments))
 	for _, id := range slices.Sorted(maps.Keys(t.deployments)) {
 		d := t.deployments[id]
-		rec, ok := p.deploymentRecords[d]
+		c, ok := p.deploymentRecords[d]
 		if !ok {
-			rec = redacted(p.atRest, d.record())
+			var err error
+			if c, err = encodeCached(redacted(p.atRest, d.record())); err != nil {
+				return nil, nil, nil, err
+			}
 		}
-		deployments[d] = rec
-		st.Deployments = append(st.Deployments, rec)
+		deployments[d] = c
+		ds = append(ds, c)
 	}
-	p.deploymentRecords = deployments
-	steps := make(map[*stepState]persistedStep, len(t.steps))
+	steps := make(map[*stepState]cached[persistedStep], len(t.steps))
+	ss := make([]cached[persistedStep], 0, len(t.steps))
 	for k, s := range t.steps {
-		rec, ok := p.stepRecords[s]
+		c, ok := p.stepRecords[s]
 		if !ok {
-			rec = redacted(p.atRest, s.record(k.deployment))
+			var err error
+			if c, err = encodeCached(redacted(p.atRest, s.record(k.deployment))); err != nil {
+				return nil, nil, nil, err
+			}
 		}
-		steps[s] = rec
-		st.Steps = append(st.Steps, rec)
+		steps[s] = c
+		ss = append(ss, c)
 	}
-	p.stepRecords = steps
-	slices.SortFunc(st.Steps, func(a, b persistedStep) int {
+	p.deploymentRecords, p.stepRecords = deployments, steps
+	slices.SortFunc(ss, func(x, y cached[persistedStep]) int {
+		a, b := x.rec, y.rec
 		if c := strings.Compare(a.Deployment, b.Deployment); c != 0 {
 			return c
 		}
@@ -241,14 +259,76 @@ func (p *persister) snapshot(t *tracker) persistedState {
 		}
 		return strings.Compare(a.Step.Name, b.Step.Name)
 	})
+	var runs []persistedRun
 	t.runs.All(func(parent deploytrace.SpanID, r ansibleRun) bool {
 		if r.playID != "" || !r.start.IsZero() { // else a finished run
-			st.Runs = append(st.Runs, redacted(p.atRest, r.record(parent)))
+			runs = append(runs, redacted(p.atRest, r.record(parent)))
 		}
 		return true
 	})
-	slices.SortFunc(st.Runs, func(a, b persistedRun) int { return strings.Compare(a.Parent, b.Parent) })
-	return st
+	slices.SortFunc(runs, func(a, b persistedRun) int { return strings.Compare(a.Parent, b.Parent) })
+	return ds, ss, runs, nil
+}
+
+// snapshot is the stored form of the tracker's state as one value.
+func (p *persister) snapshot(t *tracker) (persistedState, error) {
+	ds, ss, runs, err := p.records(t)
+	st := persistedState{Format: persistedFormat, Runs: runs}
+	for _, c := range ds {
+		st.Deployments = append(st.Deployments, c.rec)
+	}
+	for _, c := range ss {
+		st.Steps = append(st.Steps, c.rec)
+	}
+	return st, err
+}
+
+// encode is json.Marshal(snapshot) (TestPersistEncodeIsTheSnapshot)
+// assembled from each record's cached JSON: a request re-encodes only
+// what it changed.
+func (p *persister) encode(t *tracker) ([]byte, error) {
+	ds, ss, runs, err := p.records(t)
+	if err != nil {
+		return nil, err
+	}
+	size := 64
+	for _, c := range ds {
+		size += len(c.raw) + 1
+	}
+	for _, c := range ss {
+		size += len(c.raw) + 1
+	}
+	var buf bytes.Buffer
+	buf.Grow(size)
+	buf.WriteString(`{"format":` + strconv.Itoa(persistedFormat) + `,"deployments":`)
+	writeList(&buf, ds)
+	buf.WriteString(`,"steps":`)
+	writeList(&buf, ss)
+	if len(runs) > 0 {
+		raw, err := json.Marshal(runs)
+		if err != nil {
+			return nil, err
+		}
+		buf.WriteString(`,"runs":`)
+		buf.Write(raw)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+func writeList[R any](buf *bytes.Buffer, list []cached[R]) {
+	if len(list) == 0 {
+		buf.WriteString("null") // as json.Marshal writes snapshot's nil slice
+		return
+	}
+	buf.WriteByte('[')
+	for i, c := range list {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(c.raw)
+	}
+	buf.WriteByte(']')
 }
 
 // Each in-flight struct and its stored form convert here, in pairs, and

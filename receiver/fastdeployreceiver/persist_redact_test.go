@@ -277,3 +277,34 @@ func TestPersistRedactsWhatRequestsBring(t *testing.T) {
 	after := restartable(t, store, nil)
 	assert.Equal(t, 3, after.r.tracker.inflight(), "deployment and open steps restored")
 }
+
+// BenchmarkPersistSaveAtCap: one request's commit with 1000 deployments
+// in flight (the default cap), 0.6 KB of context each: the request
+// changed one deployment, which alone is redacted again; the whole state
+// is encoded and written.
+func BenchmarkPersistSaveAtCap(b *testing.B) {
+	tr := newTracker(time.Hour, 16, "bench")
+	pad := strings.Repeat("p", 560)
+	for i := range defaultMaxInflightDeployments {
+		id := fmt.Sprintf("d%d", i)
+		tr.deployments[id] = &deploymentState{trace: deploytrace.DeploymentTraceID(id), started: testNow, touched: testNow}
+		tr.deployments[id].info.ID = "x"
+		tr.deployments[id].info.Service = "api"
+		tr.deployments[id].info.Context = map[string]any{"pad": pad, "n": json.Number(fmt.Sprint(i))}
+	}
+	store := &memStorage{data: map[string][]byte{}}
+	var err error
+	tr.persist, err = newPersister(store, 16)
+	require.NoError(b, err)
+	require.NoError(b, tr.persist.save(context.Background(), tr, true, nil))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		id := fmt.Sprintf("d%d", i%defaultMaxInflightDeployments)
+		tr.deployments[id] = tr.deployments[id].clone()
+		if err := tr.persist.save(context.Background(), tr, true, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(store.data[keyState]))/1024, "state-KiB")
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployevent"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
 )
 
@@ -100,11 +101,60 @@ func TestPersistRoundTripsEveryField(t *testing.T) {
 	assert.True(t, after.delivered.Contains("delivery-1"))
 
 	// Written again, the state is byte for byte what was read.
-	first, err := json.Marshal(before.persist.snapshot(before))
+	first, err := before.persist.encode(before)
 	require.NoError(t, err)
-	second, err := json.Marshal(after.persist.snapshot(after))
+	second, err := after.persist.encode(after)
 	require.NoError(t, err)
 	assert.JSONEq(t, string(first), string(second))
+}
+
+// TestPersistEncodeIsTheSnapshot: what save writes, assembled from cached
+// JSON per record, is the snapshot encoded as one value, before and
+// after a transaction replaced a deployment and a step, and empty.
+func TestPersistEncodeIsTheSnapshot(t *testing.T) {
+	t.Parallel()
+	seed := 0
+	var d deploymentState
+	fillAll(t, reflect.ValueOf(&d).Elem(), &seed)
+	var s stepState
+	fillAll(t, reflect.ValueOf(&s).Elem(), &seed)
+	var run ansibleRun
+	fillAll(t, reflect.ValueOf(&run).Elem(), &seed)
+	tr := newTracker(time.Hour, 16, "test")
+	p, err := newPersister(&memStorage{data: map[string][]byte{}}, 16)
+	require.NoError(t, err)
+	same := func(what string) {
+		t.Helper()
+		encoded, err := p.encode(tr)
+		require.NoError(t, err)
+		st, err := p.snapshot(tr)
+		require.NoError(t, err)
+		whole, err := json.Marshal(st)
+		require.NoError(t, err)
+		assert.JSONEq(t, string(whole), string(encoded), what)
+	}
+	same("empty")
+	tr.deployments[string(d.info.ID)] = &d
+	tr.deployments["second"] = &deploymentState{info: deployevent.Deployment{ID: "second"}}
+	k := stepKey{deployment: string(d.info.ID), name: s.step.Name, position: s.step.Position}
+	tr.steps[k] = &s
+	tr.runs.Put(deploytrace.SpanID{1, 2, 3, 4, 5, 6, 7, 8}, run)
+	same("filled")
+	before, err := p.encode(tr)
+	require.NoError(t, err)
+	// A transaction replaces what it changes.
+	changed := d.clone()
+	changed.failedStep = "changed-step"
+	tr.deployments[string(d.info.ID)] = changed
+	changedStep := s
+	changedStep.step.Message = "changed-message"
+	tr.steps[k] = &changedStep
+	same("after a change")
+	after, err := p.encode(tr)
+	require.NoError(t, err)
+	assert.NotEqual(t, string(before), string(after))
+	assert.Contains(t, string(after), "changed-step")
+	assert.Contains(t, string(after), "changed-message")
 }
 
 // TestCloneSharesNothingATransactionChanges: a transaction changes its
