@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -47,16 +48,19 @@ const (
 // digest hashes length-prefixed parts, so that ("ab","c") and ("a","bc")
 // never collide.
 func digest(tag string, parts ...string) [sha256.Size]byte {
-	h := sha256.New()
-	var n [8]byte
-	for _, p := range append([]string{tag}, parts...) {
-		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
-		h.Write(n[:])
-		h.Write([]byte(p))
+	// One buffer hashed at once: on the stack for the usual short parts,
+	// where a streaming hash.Hash would copy each part to the heap.
+	buf := make([]byte, 0, 256)
+	buf = appendPart(buf, tag)
+	for _, p := range parts {
+		buf = appendPart(buf, p)
 	}
-	var out [sha256.Size]byte
-	h.Sum(out[:0])
-	return out
+	return sha256.Sum256(buf)
+}
+
+func appendPart(buf []byte, p string) []byte {
+	buf = binary.BigEndian.AppendUint64(buf, uint64(len(p)))
+	return append(buf, p...)
 }
 
 func spanFrom(tag string, parts ...string) SpanID {
@@ -89,12 +93,12 @@ func DeploymentSpanID(trace TraceID, deploymentID string) SpanID {
 // StepSpanID is the id of a step span. Position keeps two steps of the same
 // name apart.
 func StepSpanID(trace TraceID, deploymentID, stepName string, position int) SpanID {
-	return spanFrom(tagStep, string(trace[:]), deploymentID, stepName, fmt.Sprint(position))
+	return spanFrom(tagStep, string(trace[:]), deploymentID, stepName, strconv.Itoa(position))
 }
 
 // SubprocessSpanID is the id of the span of a step's subprocess.
 func SubprocessSpanID(trace TraceID, deploymentID, stepName string, position int) SpanID {
-	return spanFrom(tagSubprocess, string(trace[:]), deploymentID, stepName, fmt.Sprint(position))
+	return spanFrom(tagSubprocess, string(trace[:]), deploymentID, stepName, strconv.Itoa(position))
 }
 
 // PlaybookStepSpanID is the id of the synthetic step that holds Ansible tasks
@@ -107,9 +111,9 @@ func PlaybookStepSpanID(trace TraceID, deploymentID string) SpanID {
 // the task's result is not per host.
 func TaskSpanID(trace TraceID, parent SpanID, taskPosition int, host string) SpanID {
 	if host == "" {
-		return spanFrom(tagTask, string(trace[:]), string(parent[:]), fmt.Sprint(taskPosition))
+		return spanFrom(tagTask, string(trace[:]), string(parent[:]), strconv.Itoa(taskPosition))
 	}
-	return spanFrom(tagTaskHost, string(trace[:]), string(parent[:]), fmt.Sprint(taskPosition), host)
+	return spanFrom(tagTaskHost, string(trace[:]), string(parent[:]), strconv.Itoa(taskPosition), host)
 }
 
 // AnsibleSpanID derives the ids of an ansible.posix.jsonl run under parent:

@@ -12,6 +12,7 @@ package jsoncb
 import (
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
 )
@@ -162,13 +163,14 @@ func Decode(v *fastjson.Value, loc *time.Location) (Record, *FieldError) {
 	} else if !ok {
 		r.need(FieldName)
 	}
-	if r.State, ok, ferr = str(vals[iState], FieldState); ferr != nil {
-		return r, ferr
-	} else if !ok {
+	if sv := vals[iState]; sv == nil || sv.Type() == fastjson.TypeNull {
 		r.need(FieldState)
-	}
-	if known, ok := stateAliases[r.State]; ok {
-		r.State = known
+	} else if b, err := sv.StringBytes(); err != nil {
+		return r, &FieldError{FieldState, "wrong type: want string"}
+	} else if known, ok := stateAliases[string(b)]; ok {
+		r.State = known // the constant: no copy per record
+	} else {
+		r.State = string(b)
 	}
 	if r.Start, ferr = timeField(vals[iStart], FieldStart, loc, &r); ferr != nil {
 		return r, ferr
@@ -233,15 +235,17 @@ func Unknown(v *fastjson.Value) []string {
 
 // timeField reads a required time; absent marks it missing in r.
 func timeField(v *fastjson.Value, key string, loc *time.Location, r *Record) (time.Time, *FieldError) {
-	s, present, ferr := str(v, key)
-	if ferr != nil {
-		return time.Time{}, ferr
-	}
-	if !present {
+	if v == nil || v.Type() == fastjson.TypeNull {
 		r.need(key)
 		return time.Time{}, nil
 	}
-	t, ok := ParseTime(s, loc)
+	b, err := v.StringBytes()
+	if err != nil {
+		return time.Time{}, &FieldError{key, "wrong type: want string"}
+	}
+	// Parsed in place: time.Parse keeps nothing of its input on success,
+	// so the text needs no copy.
+	t, ok := ParseTime(unsafe.String(unsafe.SliceData(b), len(b)), loc)
 	if !ok {
 		return time.Time{}, &FieldError{key, "want an ISO 8601 time such as " + TimeExample}
 	}
