@@ -61,8 +61,7 @@ func (x *txn) emitDeployment(d *deploymentState, status string, start, end time.
 	switch {
 	case status == deployevent.StatusTimeout:
 		a.PutStr(deployattr.ErrorType, "timeout")
-		span.Status().SetCode(ptrace.StatusCodeError)
-		span.Status().SetMessage("deployment timed out")
+		setError(span, "deployment timed out")
 	case deployevent.IsFailure(status):
 		msg := "deployment failed"
 		errType := "failure"
@@ -71,8 +70,7 @@ func (x *txn) emitDeployment(d *deploymentState, status string, start, end time.
 			errType = "step_failure"
 		}
 		a.PutStr(deployattr.ErrorType, errType)
-		span.Status().SetCode(ptrace.StatusCodeError)
-		span.Status().SetMessage(msg)
+		setError(span, msg)
 	case status == deployevent.StatusSuccess:
 		span.Status().SetCode(ptrace.StatusCodeOk)
 	}
@@ -139,8 +137,7 @@ func (x *txn) emitStep(d *deploymentState, step *deployevent.Step, start, end ti
 	if deployevent.IsFailure(step.State) {
 		errType := stepErrorType(step)
 		a.PutStr(deployattr.ErrorType, errType)
-		span.Status().SetCode(ptrace.StatusCodeError)
-		span.Status().SetMessage(stepCause(step))
+		setError(span, stepCause(step))
 		if step.StderrTail != "" {
 			// The cause where trace UIs show errors: an exception event
 			// with the step's stderr tail (redacted by the deployer, and
@@ -165,14 +162,12 @@ func (x *txn) emitStep(d *deploymentState, step *deployevent.Step, start, end ti
 	}
 	if step.ExitSignal != "" {
 		sa.PutStr(deployattr.ProcessExitSignal, step.ExitSignal)
-		sub.Status().SetCode(ptrace.StatusCodeError)
-		sub.Status().SetMessage("killed by " + step.ExitSignal)
+		setError(sub, "killed by "+step.ExitSignal)
 	}
 	if step.ExitCode != nil {
 		sa.PutInt(deployattr.ProcessExitCode, int64(*step.ExitCode))
 		if *step.ExitCode != 0 {
-			sub.Status().SetCode(ptrace.StatusCodeError)
-			sub.Status().SetMessage("exit code " + strconv.Itoa(*step.ExitCode))
+			setError(sub, "exit code "+strconv.Itoa(*step.ExitCode))
 		} else {
 			sub.Status().SetCode(ptrace.StatusCodeOk)
 		}
@@ -245,12 +240,11 @@ func (x *txn) emitTask(d *deploymentState, parent deploytrace.SpanID, t *ansible
 	}
 	switch {
 	case failed:
-		span.Status().SetCode(ptrace.StatusCodeError)
 		msg := t.ErrorMessage
 		if msg == "" {
 			msg = "task " + t.State
 		}
-		span.Status().SetMessage(msg)
+		setError(span, msg)
 		a.PutStr(deployattr.ErrorType, t.State)
 	case t.State == "success":
 		span.Status().SetCode(ptrace.StatusCodeOk)
@@ -283,8 +277,7 @@ func (x *txn) emitHostResult(d *deploymentState, trace deploytrace.TraceID, pare
 	failed := state == "failure" || state == "unreachable"
 	switch {
 	case failed:
-		span.Status().SetCode(ptrace.StatusCodeError)
-		span.Status().SetMessage(nonEmpty(h.Msg, "task "+state))
+		setError(span, nonEmpty(h.Msg, "task "+state))
 		a.PutStr(deployattr.ErrorType, state)
 		if ignored {
 			a.PutBool(deployattr.AnsibleIgnoreErrors, true)
@@ -328,11 +321,16 @@ func (x *txn) emitPlaybookRun(d *deploymentState, parent, id deploytrace.SpanID,
 
 func setOutcome(span ptrace.Span, failed bool, msg string) {
 	if failed {
-		span.Status().SetCode(ptrace.StatusCodeError)
-		span.Status().SetMessage(msg)
+		setError(span, msg)
 		return
 	}
 	span.Status().SetCode(ptrace.StatusCodeOk)
+}
+
+// setError is where every span the receiver builds gets its error status.
+func setError(span ptrace.Span, msg string) {
+	span.Status().SetCode(ptrace.StatusCodeError)
+	span.Status().SetMessage(msg)
 }
 
 func nonEmpty(s, fallback string) string {
@@ -354,19 +352,28 @@ func severity(failed bool) (plog.SeverityNumber, string) {
 	return plog.SeverityNumberInfo, "INFO"
 }
 
-func (x *txn) newLog(d *deploymentState, ev *deployevent.Event, span deploytrace.SpanID, failed bool) plog.LogRecord {
+// startLog starts every log record the receiver builds: its resource,
+// times, trace context, event name (fastdeploy.<action>), severity and
+// event.action, with room for size attributes. The caller adds what is
+// particular to its kind.
+func (x *txn) startLog(d *deploymentState, trace deploytrace.TraceID, span deploytrace.SpanID, action string, at time.Time, num plog.SeverityNumber, text string, size int) (plog.LogRecord, pcommon.Map) {
 	lr := x.out.newLogRecord(d.key())
-	lr.SetTimestamp(pcommon.NewTimestampFromTime(ev.Time))
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(at))
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(x.now))
-	lr.SetTraceID(pcommon.TraceID(d.trace))
+	lr.SetTraceID(pcommon.TraceID(trace))
 	lr.SetSpanID(pcommon.SpanID(span))
-	lr.SetEventName("fastdeploy." + ev.Type)
-	num, text := severity(failed)
+	lr.SetEventName("fastdeploy." + action)
 	lr.SetSeverityNumber(num)
 	lr.SetSeverityText(text)
 	a := lr.Attributes()
-	a.EnsureCapacity(8)
-	a.PutStr(deployattr.LogEventAction, ev.Type)
+	a.EnsureCapacity(size)
+	a.PutStr(deployattr.LogEventAction, action)
+	return lr, a
+}
+
+func (x *txn) newLog(d *deploymentState, ev *deployevent.Event, span deploytrace.SpanID, failed bool) plog.LogRecord {
+	num, text := severity(failed)
+	lr, a := x.startLog(d, d.trace, span, ev.Type, ev.Time, num, text, 8)
 	putStrIf(a, "event.id", ev.ID)
 	a.PutStr(deployattr.DeploymentID, string(d.info.ID))
 	putStrIf(a, deployattr.DeploymentEnvironment, d.info.Environment)
@@ -442,21 +449,11 @@ func (x *txn) stepLog(d *deploymentState, ev *deployevent.Event, step *deployeve
 // ansibleLog starts the log record of one Ansible result; the caller sets
 // the body. An ignored failure is a warning, not an error.
 func (x *txn) ansibleLog(d *deploymentState, trace deploytrace.TraceID, span deploytrace.SpanID, task, host, state string, start, end time.Time, failed, ignored bool) plog.LogRecord {
-	lr := x.out.newLogRecord(d.key())
-	lr.SetTimestamp(pcommon.NewTimestampFromTime(end))
-	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(x.now))
-	lr.SetTraceID(pcommon.TraceID(trace))
-	lr.SetSpanID(pcommon.SpanID(span))
-	lr.SetEventName("fastdeploy.ansible.task")
 	num, text := severity(failed)
 	if failed && ignored {
 		num, text = plog.SeverityNumberWarn, "WARN"
 	}
-	lr.SetSeverityNumber(num)
-	lr.SetSeverityText(text)
-	la := lr.Attributes()
-	la.EnsureCapacity(6)
-	la.PutStr(deployattr.LogEventAction, "ansible.task")
+	lr, la := x.startLog(d, trace, span, "ansible.task", end, num, text, 6)
 	putStrIf(la, deployattr.DeploymentID, string(d.info.ID))
 	la.PutStr(deployattr.AnsibleTaskName, task)
 	putStrIf(la, deployattr.AnsibleHost, host)
@@ -477,8 +474,7 @@ func (x *txn) emitJSONLTask(d *deploymentState, id deploytrace.SpanID, t *jsonlT
 	putStrIf(a, deployattr.AnsibleTaskPath, t.ev.TaskPath)
 	switch {
 	case t.failed:
-		span.Status().SetCode(ptrace.StatusCodeError)
-		span.Status().SetMessage("failed on a host")
+		setError(span, "failed on a host")
 	case t.success:
 		span.Status().SetCode(ptrace.StatusCodeOk)
 	}
