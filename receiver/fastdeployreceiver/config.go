@@ -32,6 +32,9 @@ const (
 	// small: at most 1000 × 32 KiB of context.
 	defaultMaxInflightDeployments   = 1000
 	defaultMaxDeploymentContextSize = 32 << 10
+	// Ten open steps per deployment at the deployment cap; a step stores
+	// about 0.3 KB (its message and stderr tail at most 4 KiB more).
+	defaultMaxInflightSteps = 10000
 )
 
 // Config configures the fastdeploy receiver.
@@ -78,6 +81,9 @@ type Config struct {
 	// longest early, as timed out (track_cap.go); new deployments are never
 	// refused for want of room.
 	MaxInflightDeployments int `mapstructure:"max_inflight_deployments"`
+	// MaxInflightSteps bounds the steps started and not finished, all
+	// deployments together, by the same rule: the idlest close early.
+	MaxInflightSteps int `mapstructure:"max_inflight_steps"`
 	// MaxDeploymentContextSize bounds a deployment's context (all its
 	// events' context merged), in bytes of JSON; beyond it the request gets
 	// 413.
@@ -136,6 +142,7 @@ func createDefaultConfig() *Config {
 
 		MaxInflightDeployments:   defaultMaxInflightDeployments,
 		MaxDeploymentContextSize: defaultMaxDeploymentContextSize,
+		MaxInflightSteps:         defaultMaxInflightSteps,
 
 		MaxUnauthenticatedBuffer: defaultMaxUnauthenticatedBuffer,
 	}
@@ -175,6 +182,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.MaxInflightDeployments <= 0 {
 		errs = append(errs, fmt.Errorf("max_inflight_deployments must be positive, got %d", cfg.MaxInflightDeployments))
+	}
+	if cfg.MaxInflightSteps <= 0 {
+		errs = append(errs, fmt.Errorf("max_inflight_steps must be positive, got %d", cfg.MaxInflightSteps))
 	}
 	if cfg.MaxDeploymentContextSize <= 0 {
 		errs = append(errs, fmt.Errorf("max_deployment_context_size must be positive, got %d", cfg.MaxDeploymentContextSize))

@@ -49,6 +49,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "no_unauthenticated_buffer"), wantErr: "max_unauthenticated_buffer must be positive"},
 		{id: component.NewIDWithName(metadata.Type, "no_inflight_cap"), wantErr: "max_inflight_deployments must be positive"},
 		{id: component.NewIDWithName(metadata.Type, "negative_context_size"), wantErr: "max_deployment_context_size must be positive"},
+		{id: component.NewIDWithName(metadata.Type, "no_step_cap"), wantErr: "max_inflight_steps must be positive"},
 		{id: component.NewIDWithName(metadata.Type, "small_caps"), want: func() *Config {
 			c := createDefaultConfig()
 			c.MaxInflightDeployments, c.MaxDeploymentContextSize = 1, 1

@@ -105,7 +105,7 @@ func newReceiver(set receiver.Settings, cfg *Config, onClose func()) (*fastdeplo
 		r.verifier.V1 = signature.V1Refused
 	}
 	r.tracker.loadBalanced = cfg.LoadBalanced
-	r.tracker.limits = inflightLimits{deployments: cfg.MaxInflightDeployments, contextSize: cfg.MaxDeploymentContextSize}
+	r.tracker.limits = inflightLimits{deployments: cfg.MaxInflightDeployments, contextSize: cfg.MaxDeploymentContextSize, steps: cfg.MaxInflightSteps}
 	r.tel, err = metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, fmt.Errorf("create telemetry: %w", err)
@@ -287,11 +287,14 @@ func (r *fastdeployReceiver) sweepOnce(ctx context.Context) (progress bool) {
 	return true
 }
 
-// recordEvictions counts the deployments a committed transaction closed
-// early to stay within max_inflight_deployments.
+// recordEvictions counts the deployments and steps a committed
+// transaction closed early to stay within the in-flight caps.
 func (r *fastdeployReceiver) recordEvictions(ctx context.Context, x *txn) {
 	if x.evicted > 0 {
 		r.tel.FastdeployReceiverDeploymentsEvicted.Add(ctx, int64(x.evicted))
+	}
+	if x.evictedSteps > 0 {
+		r.tel.FastdeployReceiverStepsEvicted.Add(ctx, int64(x.evictedSteps))
 	}
 }
 

@@ -9,9 +9,11 @@ import (
 	"strings"
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployevent"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
 )
 
-// The in-flight cap (max_inflight_deployments, max_deployment_context_size).
+// The in-flight caps (max_inflight_deployments, max_inflight_steps,
+// max_deployment_context_size).
 //
 // Eviction rule: when a request would take the in-flight deployments past
 // the cap, the deployments idle longest (oldest wall-clock news) are
@@ -31,11 +33,17 @@ import (
 // cap was lowered) is evicted by the same rule by the sweep, at most
 // maxEvictionsPerSweep at a time, and a request only makes room for
 // itself, so it never pays for the backlog.
+//
+// Open steps (max_inflight_steps, all deployments together) follow the
+// same rule: a request that opens steps beyond the cap closes the steps
+// idle longest as timed out. Steps restored beyond a lowered cap are left
+// to their timeout.
 
 // inflightLimits bound the tracker's in-flight state; zero: unbounded.
 type inflightLimits struct {
 	deployments int
 	contextSize int
+	steps       int
 }
 
 // maxEvictionsPerSweep bounds the deployments one sweep closes for being
@@ -111,7 +119,7 @@ func (x *txn) admit() *requestError {
 		}
 	}
 	if t.limits.deployments <= 0 {
-		return nil
+		return x.admitSteps()
 	}
 	starts := 0
 	for id, d := range x.deployments {
@@ -151,7 +159,104 @@ func (x *txn) admit() *requestError {
 	}
 	x.reserved = starts - len(victims)
 	t.reserved += x.reserved
+	return x.admitSteps()
+}
+
+// admitSteps is admit for open steps (max_inflight_steps), by the same
+// rule: the steps idle longest are closed early as timed out to make room
+// for the ones the request opens. The caller holds t.mu.
+func (x *txn) admitSteps() *requestError {
+	t := x.t
+	if t.limits.steps <= 0 {
+		return nil
+	}
+	opens := 0
+	for k, s := range x.steps {
+		_, had := t.steps[k]
+		switch {
+		case s != nil && !had:
+			opens++
+		case s == nil && had:
+			opens--
+		}
+	}
+	if opens > t.limits.steps {
+		return &requestError{status: http.StatusRequestEntityTooLarge, reason: "inflight_limit", index: -1, limit: "max_inflight_steps",
+			msg: fmt.Sprintf("the request opens %d steps, more than max_inflight_steps (%d); send fewer at a time", opens, t.limits.steps)}
+	}
+	need := min(len(t.steps)+t.reservedSteps+opens-t.limits.steps, opens)
+	var victims []stepKey
+	if need > 0 {
+		type candidate struct {
+			k stepKey
+			s *stepState
+		}
+		all := make([]candidate, 0, len(t.steps))
+		for k, s := range t.steps {
+			if _, mine := x.steps[k]; !mine {
+				all = append(all, candidate{k, s})
+			}
+		}
+		slices.SortFunc(all, func(a, b candidate) int {
+			if c := a.s.touched.Compare(b.s.touched); c != 0 {
+				return c
+			}
+			if c := strings.Compare(a.k.deployment, b.k.deployment); c != 0 {
+				return c
+			}
+			if a.k.position != b.k.position {
+				return a.k.position - b.k.position
+			}
+			return strings.Compare(a.k.name, b.k.name)
+		})
+		for _, c := range all {
+			if len(victims) == need {
+				break
+			}
+			// The step's deployment must be ours to change: a key this
+			// request holds, or one free now.
+			key := deploymentKey(c.k.deployment)
+			if !slices.Contains(x.keys, key) {
+				if !t.keys.TryLock(key) {
+					continue
+				}
+				x.keys = append(x.keys, key)
+			}
+			victims = append(victims, c.k)
+		}
+		if len(victims) < need {
+			return &requestError{status: http.StatusServiceUnavailable, reason: "inflight_limit", index: -1, limit: "max_inflight_steps",
+				retry: true,
+				msg: fmt.Sprintf("max_inflight_steps (%d) reached and the steps that could be closed to make room are in use by other requests; retry later",
+					t.limits.steps)}
+		}
+		for _, k := range victims {
+			x.evictStep(k)
+		}
+	}
+	x.stepsHeld = opens - len(victims)
+	t.reservedSteps += x.stepsHeld
 	return nil
+}
+
+// evictStep closes an open step early as timed out; the txn holds its
+// deployment's key and t.mu.
+func (x *txn) evictStep(k stepKey) {
+	t := x.t
+	s := t.steps[k]
+	x.steps[k] = nil
+	if !t.owns(t.deployments[k.deployment]) {
+		return
+	}
+	x.evictedSteps++
+	d, _ := x.deployment(k.deployment, false)
+	if d == nil {
+		d = &deploymentState{info: deployevent.Deployment{ID: deployevent.ID(k.deployment)}, trace: deploytrace.DeploymentTraceID(k.deployment)}
+	}
+	step := s.step
+	step.State = deployevent.StatusTimeout
+	step.Message = "closed early: max_inflight_steps reached"
+	x.emitStep(d, &step, s.started, later(s.lastEvent, s.started))
 }
 
 // evict closes deployments (whose keys the txn holds) early, with their

@@ -290,3 +290,116 @@ func (s *slowTraces) ConsumeTraces(ctx context.Context, td ptrace.Traces) error 
 	time.Sleep(s.delay)
 	return s.TracesSink.ConsumeTraces(ctx, td)
 }
+
+func stepCapped(steps int) func(*Config) {
+	return func(cfg *Config) { cfg.MaxInflightSteps = steps }
+}
+
+func openStep(name string, pos int) string {
+	return fmt.Sprintf(`,"step":{"name":%q,"position":%d}`, name, pos)
+}
+
+// stepSpans maps step name to its span.
+func stepSpans(sink *consumertest.TracesSink) map[string]ptrace.Span {
+	out := map[string]ptrace.Span{}
+	for _, s := range allSpans(sink) {
+		if !strings.HasPrefix(s.Name(), "deploy ") {
+			out[s.Name()] = s
+		}
+	}
+	return out
+}
+
+// TestInflightStepCap: at max_inflight_steps a new step is admitted and
+// the open step idle longest, of any deployment, is closed as timed out;
+// a request that alone opens more than the cap is refused with the limit
+// named, one that opens exactly the cap is not.
+func TestInflightStepCap(t *testing.T) {
+	t.Parallel()
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	tr := newTelemetryReceiver(t, tt, stepCapped(3))
+	for i, open := range []struct{ dep, step string }{{"a", "s0"}, {"a", "s1"}, {"b", "s2"}} {
+		require.Equal(t, http.StatusOK, tr.events(t, depEv("step.started", open.dep, i, openStep(open.step, i))).status)
+		tr.clock.Advance(time.Second)
+	}
+	// s0 hears news: s1 is now the idlest.
+	require.Equal(t, http.StatusOK, tr.events(t, depEv("step.started", "a", 3, openStep("s0", 0))).status)
+	tr.clock.Advance(time.Second)
+	require.Equal(t, http.StatusOK, tr.events(t, depEv("step.started", "c", 4, openStep("s3", 3))).status)
+	spans := stepSpans(tr.traces)
+	require.Contains(t, spans, "s1")
+	assert.Len(t, spans, 1, "only the idlest step is closed")
+	status, _ := spans["s1"].Attributes().Get("fastdeploy.status")
+	assert.Equal(t, "timeout", status.Str())
+	assert.Equal(t, ptrace.StatusCodeError, spans["s1"].Status().Code())
+	tr.r.tracker.mu.Lock()
+	assert.Len(t, tr.r.tracker.steps, 3)
+	assert.Zero(t, tr.r.tracker.reservedSteps)
+	tr.r.tracker.mu.Unlock()
+	metadatatest.AssertEqualFastdeployReceiverStepsEvicted(t, tt, []metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+
+	for _, tc := range []struct {
+		name   string
+		steps  int
+		status int
+	}{
+		{"more steps than the cap in one request", 4, http.StatusRequestEntityTooLarge},
+		{"near miss: exactly the cap in one request", 3, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newTestReceiver(t, stepCapped(3))
+			var lines []string
+			for i := range tc.steps {
+				lines = append(lines, depEv("step.started", "d", i, openStep(fmt.Sprintf("t%d", i), i)))
+			}
+			rep := tr.events(t, lines...)
+			assert.Equal(t, tc.status, rep.status, rep.body)
+			if tc.status != http.StatusOK {
+				assert.Equal(t, "max_inflight_steps", rep.body["limit"])
+				assert.Zero(t, tr.r.tracker.inflight(), "a refused request changes nothing")
+			}
+		})
+	}
+}
+
+// TestInflightStepCapFloodDoesNotLockOut: one deployment opens ten times
+// max_inflight_steps; an honest deployment whose steps open and finish
+// meanwhile has every step end as success, and the open steps never pass
+// the cap.
+func TestInflightStepCapFloodDoesNotLockOut(t *testing.T) {
+	t.Parallel()
+	const cap, flood = 20, 200
+	tr := newTestReceiver(t, stepCapped(cap))
+	honestSteps := 0
+	for i := range flood {
+		tr.clock.Advance(time.Millisecond)
+		require.Equal(t, http.StatusOK, tr.events(t, depEv("step.started", "flood", 0, openStep(fmt.Sprintf("flood-%d", i), i))).status)
+		if i%(cap/4) == 0 {
+			name := fmt.Sprintf("honest-%d", honestSteps)
+			require.Equal(t, http.StatusOK, tr.events(t, depEv("step.started", "honest", 1, openStep(name, honestSteps))).status)
+			tr.clock.Advance(time.Millisecond)
+			require.Equal(t, http.StatusOK, tr.events(t, depEv("step.finished", "honest", 2,
+				fmt.Sprintf(`,"step":{"name":%q,"position":%d,"state":"success"}`, name, honestSteps))).status)
+			honestSteps++
+		}
+		tr.r.tracker.mu.Lock()
+		n := len(tr.r.tracker.steps)
+		tr.r.tracker.mu.Unlock()
+		require.LessOrEqual(t, n, cap)
+	}
+	spans := stepSpans(tr.traces)
+	for i := range honestSteps {
+		name := fmt.Sprintf("honest-%d", i)
+		require.Contains(t, spans, name)
+		assert.Equal(t, ptrace.StatusCodeOk, spans[name].Status().Code(), "%s ended as sent, not closed early", name)
+	}
+	evicted := 0
+	for name, s := range spans {
+		if strings.HasPrefix(name, "flood-") && s.Status().Code() == ptrace.StatusCodeError {
+			evicted++
+		}
+	}
+	assert.Equal(t, flood-cap, evicted, "every flood step beyond the cap was closed early")
+}

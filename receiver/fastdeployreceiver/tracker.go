@@ -53,9 +53,10 @@ type tracker struct {
 	since time.Time
 	// limits bound what is held in flight (track_cap.go); zero: none.
 	limits inflightLimits
-	// reserved is the net count of deployments that transactions built
-	// and have not committed or discarded yet: the cap counts them.
-	reserved int
+	// reserved (reservedSteps) is the net count of deployments (steps)
+	// that transactions built and have not committed or discarded yet:
+	// the caps count them.
+	reserved, reservedSteps int
 }
 
 // owns tells whether this collector closes d when it times out: it
@@ -166,21 +167,23 @@ func (t *tracker) inflight() int {
 
 // txn is one request's view of the tracker and its pending changes.
 type txn struct {
-	t           *tracker
-	keys        []string // held from begin until commit or discard
-	now         time.Time
-	out         *output
-	deployments map[string]*deploymentState // nil value: removed
-	steps       map[stepKey]*stepState      // nil value: removed
-	finished    map[string]finishedDeployment
-	closedSteps map[stepKey]closedStep
-	runs        map[deploytrace.SpanID]ansibleRun
-	delivered   []string
-	duplicates  int
-	accepted    int
-	abandoned   int // deployments whose state a sweep dropped unsent (loadBalanced)
-	evicted     int // deployments closed early to stay within max_inflight_deployments
-	reserved    int // this txn's share of t.reserved
+	t            *tracker
+	keys         []string // held from begin until commit or discard
+	now          time.Time
+	out          *output
+	deployments  map[string]*deploymentState // nil value: removed
+	steps        map[stepKey]*stepState      // nil value: removed
+	finished     map[string]finishedDeployment
+	closedSteps  map[stepKey]closedStep
+	runs         map[deploytrace.SpanID]ansibleRun
+	delivered    []string
+	duplicates   int
+	accepted     int
+	abandoned    int // deployments whose state a sweep dropped unsent (loadBalanced)
+	evicted      int // deployments closed early to stay within max_inflight_deployments
+	evictedSteps int // steps closed early to stay within max_inflight_steps
+	reserved     int // this txn's share of t.reserved
+	stepsHeld    int // this txn's share of t.reservedSteps
 }
 
 // Keys name what a request touches, for the locking rule.
@@ -221,10 +224,11 @@ func (x *txn) release() { x.t.mu.Unlock() }
 // discard ends a transaction whose output the pipeline refused: nothing
 // changes, and the keys are free for the client's retry.
 func (x *txn) discard() {
-	if x.reserved != 0 {
+	if x.reserved != 0 || x.stepsHeld != 0 {
 		x.t.mu.Lock()
 		x.t.reserved -= x.reserved
-		x.reserved = 0
+		x.t.reservedSteps -= x.stepsHeld
+		x.reserved, x.stepsHeld = 0, 0
 		x.t.mu.Unlock()
 	}
 	x.t.keys.Unlock(x.keys)
@@ -239,7 +243,8 @@ func (x *txn) commit(ctx context.Context) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.reserved -= x.reserved
-	x.reserved = 0
+	t.reservedSteps -= x.stepsHeld
+	x.reserved, x.stepsHeld = 0, 0
 	for id, d := range x.deployments {
 		if d == nil {
 			delete(t.deployments, id)

@@ -35,6 +35,7 @@ type TelemetryBuilder struct {
 	FastdeployReceiverInflightSpans      metric.Int64ObservableGauge
 	FastdeployReceiverRequests           metric.Int64Counter
 	FastdeployReceiverSpansTimedOut      metric.Int64Counter
+	FastdeployReceiverStepsEvicted       metric.Int64Counter
 	FastdeployReceiverStreamEvents       metric.Int64Counter
 	FastdeployReceiverTLSHandshakeErrors metric.Int64Counter
 	FastdeployReceiverUpstreamRequests   metric.Int64Counter
@@ -134,6 +135,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_fastdeploy_receiver_spans_timed_out",
 		metric.WithDescription("Spans closed with status timeout because their end never arrived. [Alpha]"),
 		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.FastdeployReceiverStepsEvicted, err = builder.meter.Int64Counter(
+		"otelcol_fastdeploy_receiver_steps_evicted",
+		metric.WithDescription("Open steps closed early, as timed out, to stay within max_inflight_steps - those idle longest. [Alpha]"),
+		metric.WithUnit("{step}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.FastdeployReceiverStreamEvents, err = builder.meter.Int64Counter(

@@ -30,6 +30,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.FastdeployReceiverEventsRefused.Add(context.Background(), 1)
 	tb.FastdeployReceiverRequests.Add(context.Background(), 1)
 	tb.FastdeployReceiverSpansTimedOut.Add(context.Background(), 1)
+	tb.FastdeployReceiverStepsEvicted.Add(context.Background(), 1)
 	tb.FastdeployReceiverStreamEvents.Add(context.Background(), 1)
 	tb.FastdeployReceiverTLSHandshakeErrors.Add(context.Background(), 1)
 	tb.FastdeployReceiverUpstreamRequests.Add(context.Background(), 1)
@@ -52,6 +53,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualFastdeployReceiverSpansTimedOut(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualFastdeployReceiverStepsEvicted(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualFastdeployReceiverStreamEvents(t, testTel,
