@@ -17,7 +17,7 @@ import (
 
 // smallObject is the key count up to which comparing every pair is cheaper
 // than hashing (at most smallObject²/2 compares of short keys).
-const smallObject = 16
+const smallObject = 32
 
 // Duplicate returns the dotted path of a key that appears twice in one
 // object of v ("a.b" for key b twice in the object under key a), or ""
