@@ -184,7 +184,7 @@ func init() {
 		set unset done ok reset expired invalid incorrect hidden masked empty n/a na string omit undefined present
 		absent generated rotated bearer basic token digest secret password enabled disabled default prompt
 		missing provided supplied accepted rejected failed success redacted str int bool object ~ inherit read write
-		verified`) {
+		verified sent`) {
 		stopWords[w] = struct{}{}
 	}
 }

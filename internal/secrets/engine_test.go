@@ -57,6 +57,7 @@ func TestRedact(t *testing.T) {
 		{"encoding element", "<passwordEncoding>bcrypt</passwordEncoding>", "<passwordEncoding>bcrypt</passwordEncoding>"},
 		{"numeric password element", "<password>48213</password>", "<password>[REDACTED:xml_secret_element]</password>"},
 		// What a tool printed in place of the secret.
+		{"status value", "password: sent", "password: sent"},
 		{"kubectl omitted", "client-key-data: DATA+OMITTED", "client-key-data: DATA+OMITTED"},
 		// Decoding a literal: a sentence is a message, a passphrase is not.
 		{"decoded sentence", "echo ZGVwbG95IGZpbmlzaGVkIG9uIHdlYi0wMQ== | base64 -d", "echo ZGVwbG95IGZpbmlzaGVkIG9uIHdlYi0wMQ== | base64 -d"},
@@ -77,10 +78,11 @@ func TestSecretKeys(t *testing.T) {
 	e := newEngine(t, Options{ExtraSecretKeys: []string{"Vendor_Blob"}})
 	secret := []string{"password", "db_password", "DB_PASSWORD", "dbPassword", "PGPASSWORD", "api_key", "apiKey", "x-api-key",
 		"APIKey", "Authorization", "set-cookie", "client_secret", "aws_secret_access_key", "ansible_become_pass",
-		"private_key", "token", "github.token", "credentials", "AccountKey", "vendor_blob", "my.vendor_blob.x", "pass", "PASS", "VAULT_SECRET_ID", "secret_id", "client_key", "ssh_key", "sshKey", "encryption_key", strings.Repeat("x_", 100) + "password"}
+		"private_key", "token", "github.token", "credentials", "AccountKey", "vendor_blob", "my.vendor_blob.x", "pass", "PASS", "VAULT_SECRET_ID", "secret_id", "client_key", "ssh_key", "sshKey", "encryption_key", strings.Repeat("x_", 100) + "password", "db password", "password_reset_token"}
 	clean := []string{"", "deployment.id", "service.name", "token_ttl", "password_file", "secret_name", "secretName",
 		"PWD", "max_tokens", "public_key", "primary_key", "secret_arn", "kms_key", "key", "ssh_key_path", "cicd.pipeline.task.name", "author", "passed", "bypass",
-		"password_changed", "auth_type", "no_password", "token_expires_at", "monkey"}
+		"password_changed", "auth_type", "no_password", "token_expires_at", "monkey", "password_reset",
+		"AKIA is the access key prefix", "the token for the registry"}
 	for _, k := range secret {
 		assert.True(t, e.IsSecretKey(k), k)
 	}

@@ -567,6 +567,33 @@ for i in range(4):
     s2 = pw()
     pos("error_messages", [s2], f"ERROR: sshpass -p {s2} ssh deploy@bastion: Permission denied, please try again.")
 
+# --- more near misses for the small categories ----------------------------------------------------------
+for t in ["aws_secret_access_key = ${AWS_SECRET_ACCESS_KEY}\nregion = eu-west-1",
+          "[default]\naws_access_key_id = AKIA" + r(4, string.ascii_uppercase) + "...\naws_secret_access_key = <redacted>\nregion = eu-west-1",
+          "aws_secret_access_key:\n  description: the deploy user's key, from vault\n  required: true",
+          "export AWS_SECRET_ACCESS_KEY_FILE=/run/secrets/aws\nexport AWS_REGION=eu-west-1",
+          "aws configure set aws_secret_access_key\nusage: aws configure set varname value"]:
+    neg("split_aws_keys", t)
+for t in ["description=\"" + "rollout notes; " * 200 + "\"", json.dumps({"stdout": "\n".join(["line %d: copying release files" % i for i in range(300)])}),
+          "changelog: " + "fixed token refresh race; " * 120, json.dumps({"msg": "password policy: " + "at least 12 characters, " * 100})]:
+    neg("long_values", t)
+neg("map_keys", body={"password_policy": {"min_length": 12}, "token_ttl": 3600, "secret_name": "db-credentials"})
+neg("map_keys", body={"registry.example.com/checkout:1.4.2": {"pulled": True}, "sha256:" + r(64, HEX): "ok"})
+neg("map_keys", body={"https://git.example.com/org/app.git@v1.4.2": 1, "ssh://git@git.example.com:2222/org/app.git": 2})
+neg("map_keys", body={"AKIA is the access key prefix": 1, "ghp_ tokens are classic PATs": 2})
+for t in ["https://example.com/login?user=alice&remember=true&next=%2Fhome", "curl 'https://api.example.com/v1/items?page=2&per_page=50&sort=name'",
+          "password_reset=sent&user=alice", "a=1&token_type=bearer&expires_in=3600", "https://example.com/search?q=password+manager&lang=en"]:
+    neg("amp_values", t)
+for t in ["- name: DB_PASSWORD\n  valueFrom:\n    secretKeyRef: {name: db, key: password}", "- name: API_TOKEN\n  value: \"\"",
+          "{\"name\": \"PASSWORD_MIN_LENGTH\", \"value\": \"12\"}", "- name: SECRET_ROTATION_DAYS\n  value: \"30\""]:
+    neg("k8s_name_value", t)
+for t in ["base64 -w0 release.tar.gz > release.b64", "data:\n  ca.crt: " + b64("-----BEGIN CERTIFICATE-----\nMIIC" + r(30) + "\n-----END CERTIFICATE-----"),
+          "{\"msg\": \"{\\\"token_ttl\\\": 3600}\"}", "\\u0074oken_ttl: 3600"]:
+    neg("encodings", t)
+for i in range(2):
+    sc = {"apiKey": "AIza" + r(35, A + "_-"), "authDomain": "shop-" + r(4).lower() + ".firebaseapp.com", "projectId": "shop", "appId": "1:" + r(12, string.digits) + ":web:" + r(22, HEX), "messagingSenderId": r(12, string.digits)}
+    neg("publishable_configs", "firebase.initializeApp(" + json.dumps(sc) + ")")
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "categories.jsonl")
 with open(path, "w") as f:
     for e in out:
