@@ -49,7 +49,9 @@ type Receiver struct {
 	Secret []byte
 	// RetryAfter is sent with Unavailable and TooMany ("0" when empty).
 	RetryAfter string
-	// FaultFor picks a fault per request (n counts requests from 1).
+	// FaultFor picks a fault per request (n counts requests from 1). Set it
+	// before the first request; to change it while requests may still be
+	// served (a retry in flight), use SetFaultFor.
 	FaultFor func(n int, r *http.Request) Fault
 
 	mu       sync.Mutex
@@ -102,6 +104,13 @@ func (r *Receiver) Accepted() map[string]int {
 		out[k] = v
 	}
 	return out
+}
+
+// SetFaultFor replaces FaultFor while requests may be in flight.
+func (r *Receiver) SetFaultFor(f func(n int, r *http.Request) Fault) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.FaultFor = f
 }
 
 // Duplicates counts events acknowledged but dropped as repeats.
