@@ -178,18 +178,21 @@ func New(keywords [][]string) (*Matcher, error) {
 	}
 	for _, group := range keywords {
 		for _, kw := range group {
+			c0 := int(m.class[kw[0]])
 			// Shorter keywords start wherever their bytes are, whatever follows.
-			for c1 := 0; c1 < n; c1++ {
-				for c2 := 0; c2 < n; c2++ {
-					k1, k2 := c1, c2
-					if len(kw) > 1 {
-						k1 = int(m.class[kw[1]])
+			switch len(kw) {
+			case 1:
+				for c1 := range n {
+					for c2 := range n {
+						mark(c0, c1, c2)
 					}
-					if len(kw) > 2 {
-						k2 = int(m.class[kw[2]])
-					}
-					mark(int(m.class[kw[0]]), k1, k2)
 				}
+			case 2:
+				for c2 := range n {
+					mark(c0, int(m.class[kw[1]]), c2)
+				}
+			default:
+				mark(c0, int(m.class[kw[1]]), int(m.class[kw[2]]))
 			}
 		}
 	}
