@@ -1,7 +1,9 @@
 // Package deployattr names the attributes that the fastdeploy receiver puts
 // on spans and log records, and that the deploy_metrics connector reads.
-// OpenTelemetry semantic-convention names are used where one exists; the
-// rest carry the fastdeploy. prefix.
+// OpenTelemetry semantic-convention names come first; then the names
+// Ansible users already query (community.general.opentelemetry's
+// ansible.task.*); the rest carry the fastdeploy. prefix. The receiver's
+// README maps every name to its convention, and a test keeps it complete.
 package deployattr
 
 // Resource attributes.
@@ -23,10 +25,14 @@ const (
 	PipelineRunID         = "cicd.pipeline.run.id"
 	PipelineResult        = "cicd.pipeline.result" // semconv: success | failure | cancellation | timeout | skip
 	TaskName              = "cicd.pipeline.task.name"
+	TaskRunID             = "cicd.pipeline.task.run.id"
 	TaskRunResult         = "cicd.pipeline.task.run.result"
 	VCSRevision           = "vcs.ref.head.revision"
 	ErrorType             = "error.type"
-	UserName              = "user.name"
+	// On a failed step's exception event, and its log record.
+	ExceptionType    = "exception.type"
+	ExceptionMessage = "exception.message"
+	UserName         = "user.name"
 
 	Origin       = "fastdeploy.origin"
 	Status       = "fastdeploy.status" // our own word: success | failure | cancelled | timeout | skipped
@@ -36,8 +42,6 @@ const (
 	// StepIgnored is true on a failed step the deployment carried on past
 	// (continue_on_error); deploy_metrics does not count it as a failure.
 	StepIgnored = "fastdeploy.step.ignored"
-	// StepStderrTail holds the last lines of a failed step's stderr.
-	StepStderrTail = "fastdeploy.step.stderr_tail"
 	// ProcessExitSignal names the signal that ended a step's process;
 	// semconv has no name for it.
 	ProcessExitSignal = "fastdeploy.process.exit.signal"
@@ -45,18 +49,33 @@ const (
 	ProcessExitCode   = "process.exit.code"
 	ProcessPID        = "process.pid"
 
-	AnsibleTaskName     = "fastdeploy.ansible.task.name"
+	// The names and value formats of community.general.opentelemetry,
+	// on the spans that mean what its spans mean: one task on one host.
+	//
+	// AnsibleTaskName is "[host] play: task" (AnsibleTaskLabel).
+	AnsibleTaskName = "ansible.task.name"
+	AnsibleHost     = "ansible.task.host.name"
+	// AnsibleHostStatus is ok | failed | ignored | skipped | unreachable.
+	AnsibleHostStatus = "ansible.task.host.status"
+	// AnsibleResultCode is the module's rc, 0 when it has none.
+	AnsibleResultCode = "ansible.task.result"
+	AnsibleModule     = "ansible.task.module"
+	AnsibleMessage    = "ansible.task.message"
+	// AnsibleArgsName and AnsibleArgsValue are parallel string arrays.
+	AnsibleArgsName  = "ansible.task.args.name"
+	AnsibleArgsValue = "ansible.task.args.value"
+
 	AnsibleTaskPosition = "fastdeploy.ansible.task.position"
-	AnsibleHost         = "fastdeploy.ansible.host"
 	AnsibleChanged      = "fastdeploy.ansible.changed"
-	AnsibleResult       = "fastdeploy.ansible.result"
-	AnsibleIgnoreErrors = "fastdeploy.ansible.ignore_errors"
-	AnsiblePlayName     = "fastdeploy.ansible.play.name"
-	AnsibleTaskPath     = "fastdeploy.ansible.task.path"
-	AnsibleHandler      = "fastdeploy.ansible.handler"
-	AnsibleStats        = "fastdeploy.ansible.stats"
-	AnsibleItem         = "fastdeploy.ansible.item"
-	AnsibleItemIndex    = "fastdeploy.ansible.item.index"
+	// AnsibleResult is the whole Ansible result as a map; the callback's
+	// ansible.task.result is only its rc.
+	AnsibleResult    = "fastdeploy.ansible.result"
+	AnsiblePlayName  = "fastdeploy.ansible.play.name"
+	AnsibleTaskPath  = "fastdeploy.ansible.task.path"
+	AnsibleHandler   = "fastdeploy.ansible.handler"
+	AnsibleStats     = "fastdeploy.ansible.stats"
+	AnsibleItem      = "fastdeploy.ansible.item"
+	AnsibleItemIndex = "fastdeploy.ansible.item.index"
 )
 
 // VCSRevisionTime is the commit time of VCSRevision (RFC 3339 or Unix
@@ -79,6 +98,7 @@ const (
 // Log record attributes, in the ECS-like shape of the design review.
 const (
 	LogEventAction = "event.action"
+	LogEventID     = "event.id" // the event's delivery id
 	LogStepName    = "step.name"
 	LogStepState   = "step.state"
 	LogDurationMS  = "duration_ms"
@@ -100,6 +120,32 @@ func PipelineResultOf(status string) string {
 		return "skip"
 	}
 	return status
+}
+
+// AnsibleTaskLabel is ansible.task.name as community.general.opentelemetry
+// writes it, "[host] play: task", so searches saved for that callback
+// match; the bare task name when host or play is not known.
+func AnsibleTaskLabel(host, play, task string) string {
+	if host == "" || play == "" {
+		return task
+	}
+	return "[" + host + "] " + play + ": " + task
+}
+
+// AnsibleHostStatusOf maps our task states onto the words of
+// ansible.task.host.status; a failure the play carried on from is
+// "ignored", as the callback reports ignore_errors.
+func AnsibleHostStatusOf(state string, ignored bool) string {
+	switch state {
+	case "success":
+		return "ok"
+	case "failure":
+		if ignored {
+			return "ignored"
+		}
+		return "failed"
+	}
+	return state // skipped, unreachable
 }
 
 // DeploymentStatusOf maps our status words onto semconv deployment.status,

@@ -41,7 +41,8 @@ func (x *txn) startSpan(d *deploymentState, id, parent deploytrace.SpanID, name,
 
 func (x *txn) emitDeployment(d *deploymentState, status string, start, end time.Time) {
 	span, a := x.startSpan(d, d.spanID(), d.parent, "deploy "+d.info.Service, deployattr.SpanKindDeployment, start, end)
-	span.SetKind(ptrace.SpanKindInternal)
+	// SERVER: the CICD convention's kind for a pipeline run.
+	span.SetKind(ptrace.SpanKindServer)
 	a.PutStr(deployattr.DeploymentName, d.info.Service)
 	putStrIf(a, deployattr.DeploymentEnvironment, d.info.Environment)
 	a.PutStr(deployattr.DeploymentStatus, deployattr.DeploymentStatusOf(status))
@@ -127,6 +128,7 @@ func (x *txn) emitStep(d *deploymentState, step *deployevent.Step, start, end ti
 	span.SetKind(ptrace.SpanKindInternal)
 	putStrIf(a, deployattr.DeploymentEnvironment, d.info.Environment)
 	a.PutStr(deployattr.TaskName, step.Name)
+	a.PutStr(deployattr.TaskRunID, string(d.info.ID)+"/"+strconv.Itoa(step.Position))
 	a.PutStr(deployattr.TaskRunResult, deployattr.PipelineResultOf(step.State))
 	a.PutStr(deployattr.Status, step.State)
 	a.PutInt(deployattr.StepPosition, int64(step.Position))
@@ -145,8 +147,8 @@ func (x *txn) emitStep(d *deploymentState, step *deployevent.Step, start, end ti
 			ev := span.Events().AppendEmpty()
 			ev.SetName("exception")
 			ev.SetTimestamp(pcommon.NewTimestampFromTime(end))
-			ev.Attributes().PutStr("exception.type", errType)
-			ev.Attributes().PutStr("exception.message", step.StderrTail)
+			ev.Attributes().PutStr(deployattr.ExceptionType, errType)
+			ev.Attributes().PutStr(deployattr.ExceptionMessage, step.StderrTail)
 		}
 	} else if step.State == deployevent.StatusSuccess {
 		span.Status().SetCode(ptrace.StatusCodeOk)
@@ -216,10 +218,11 @@ func (x *txn) emitTask(d *deploymentState, parent deploytrace.SpanID, t *ansible
 	}
 	span, a := x.startSpan(d, id, spanParent, name, deployattr.SpanKindAnsibleTask, t.Start, t.End)
 	span.SetKind(ptrace.SpanKindInternal)
-	a.PutStr(deployattr.AnsibleTaskName, t.Name)
+	failed := t.State == "failure" || t.State == "unreachable"
+	label := deployattr.AnsibleTaskLabel(t.Host, t.Play, t.Name)
+	hostStatus := deployattr.AnsibleHostStatusOf(t.State, failed && t.IgnoreErrors)
+	putAnsibleTask(a, label, t.Host, hostStatus, t.ErrorMessage, t.Result)
 	a.PutInt(deployattr.AnsibleTaskPosition, int64(t.Position))
-	a.PutStr(deployattr.Status, t.State)
-	putStrIf(a, deployattr.AnsibleHost, t.Host)
 	putStrIf(a, deployattr.AnsiblePlayName, t.Play)
 	if t.Handler {
 		a.PutBool(deployattr.AnsibleHandler, true)
@@ -234,10 +237,6 @@ func (x *txn) emitTask(d *deploymentState, parent deploytrace.SpanID, t *ansible
 	if t.Result.Len() > 0 {
 		t.Result.MoveTo(a.PutEmptyMap(deployattr.AnsibleResult))
 	}
-	failed := t.State == "failure" || t.State == "unreachable"
-	if failed && t.IgnoreErrors {
-		a.PutBool(deployattr.AnsibleIgnoreErrors, true)
-	}
 	switch {
 	case failed:
 		msg := t.ErrorMessage
@@ -250,7 +249,7 @@ func (x *txn) emitTask(d *deploymentState, parent deploytrace.SpanID, t *ansible
 		span.Status().SetCode(ptrace.StatusCodeOk)
 	}
 
-	lr := x.ansibleLog(d, d.trace, id, t.Name, t.Host, t.State, t.Start, t.End, failed, failed && t.IgnoreErrors)
+	lr := x.ansibleLog(d, d.trace, id, label, t.Host, hostStatus, t.Start, t.End, failed, failed && t.IgnoreErrors)
 	body := fmt.Sprintf("ansible task %d %s: %s after %s", t.Position, name, t.State, t.End.Sub(t.Start).Round(time.Millisecond))
 	if t.Host != "" {
 		body += " on " + t.Host
@@ -261,13 +260,13 @@ func (x *txn) emitTask(d *deploymentState, parent deploytrace.SpanID, t *ansible
 	lr.Body().SetStr(body)
 }
 
-func (x *txn) emitHostResult(d *deploymentState, trace deploytrace.TraceID, parent, taskID deploytrace.SpanID, ev *jsonlEvent, h *hostResult, state string, ignored bool) {
+func (x *txn) emitHostResult(d *deploymentState, trace deploytrace.TraceID, parent, taskID deploytrace.SpanID, ev *jsonlEvent, h *hostResult, play, state string, ignored bool) {
 	id := deploytrace.AnsibleSpanID(trace, parent, "host", ev.TaskID, h.Host)
 	name := nonEmpty(ev.TaskName, "ansible task")
 	span, a := x.startSpan(d, id, taskID, name+" @ "+h.Host, deployattr.SpanKindAnsibleHost, ev.TaskStart, ev.TaskEnd)
-	a.PutStr(deployattr.AnsibleTaskName, ev.TaskName)
-	a.PutStr(deployattr.AnsibleHost, h.Host)
-	a.PutStr(deployattr.Status, state)
+	label := deployattr.AnsibleTaskLabel(h.Host, play, ev.TaskName)
+	hostStatus := deployattr.AnsibleHostStatusOf(state, ignored)
+	putAnsibleTask(a, label, h.Host, hostStatus, h.Msg, h.Result)
 	if ev.Handler {
 		a.PutBool(deployattr.AnsibleHandler, true)
 	}
@@ -279,14 +278,11 @@ func (x *txn) emitHostResult(d *deploymentState, trace deploytrace.TraceID, pare
 	case failed:
 		setError(span, nonEmpty(h.Msg, "task "+state))
 		a.PutStr(deployattr.ErrorType, state)
-		if ignored {
-			a.PutBool(deployattr.AnsibleIgnoreErrors, true)
-		}
 	case state == "success":
 		span.Status().SetCode(ptrace.StatusCodeOk)
 	}
 
-	lr := x.ansibleLog(d, trace, id, ev.TaskName, h.Host, state, ev.TaskStart, ev.TaskEnd, failed, ignored)
+	lr := x.ansibleLog(d, trace, id, label, h.Host, hostStatus, ev.TaskStart, ev.TaskEnd, failed, ignored)
 	body := fmt.Sprintf("ansible task %s on %s: %s after %s", name, h.Host, state, ev.TaskEnd.Sub(ev.TaskStart).Round(time.Millisecond))
 	if ignored {
 		body += " (ignored)"
@@ -374,7 +370,7 @@ func (x *txn) startLog(d *deploymentState, trace deploytrace.TraceID, span deplo
 func (x *txn) newLog(d *deploymentState, ev *deployevent.Event, span deploytrace.SpanID, failed bool) plog.LogRecord {
 	num, text := severity(failed)
 	lr, a := x.startLog(d, d.trace, span, ev.Type, ev.Time, num, text, 8)
-	putStrIf(a, "event.id", ev.ID)
+	putStrIf(a, deployattr.LogEventID, ev.ID)
 	a.PutStr(deployattr.DeploymentID, string(d.info.ID))
 	putStrIf(a, deployattr.DeploymentEnvironment, d.info.Environment)
 	putStrIf(a, deployattr.UserName, d.info.User)
@@ -437,7 +433,7 @@ func (x *txn) stepLog(d *deploymentState, ev *deployevent.Event, step *deployeve
 	if failed {
 		a.PutStr(deployattr.ErrorType, stepErrorType(step))
 		if step.StderrTail != "" {
-			a.PutStr("exception.message", step.StderrTail)
+			a.PutStr(deployattr.ExceptionMessage, step.StderrTail)
 		}
 		body += ": " + stepCause(step)
 	} else if step.Message != "" {
@@ -448,16 +444,16 @@ func (x *txn) stepLog(d *deploymentState, ev *deployevent.Event, step *deployeve
 
 // ansibleLog starts the log record of one Ansible result; the caller sets
 // the body. An ignored failure is a warning, not an error.
-func (x *txn) ansibleLog(d *deploymentState, trace deploytrace.TraceID, span deploytrace.SpanID, task, host, state string, start, end time.Time, failed, ignored bool) plog.LogRecord {
+func (x *txn) ansibleLog(d *deploymentState, trace deploytrace.TraceID, span deploytrace.SpanID, label, host, hostStatus string, start, end time.Time, failed, ignored bool) plog.LogRecord {
 	num, text := severity(failed)
 	if failed && ignored {
 		num, text = plog.SeverityNumberWarn, "WARN"
 	}
 	lr, la := x.startLog(d, trace, span, "ansible.task", end, num, text, 6)
 	putStrIf(la, deployattr.DeploymentID, string(d.info.ID))
-	la.PutStr(deployattr.AnsibleTaskName, task)
+	la.PutStr(deployattr.AnsibleTaskName, label)
 	putStrIf(la, deployattr.AnsibleHost, host)
-	la.PutStr(deployattr.LogStepState, state)
+	la.PutStr(deployattr.AnsibleHostStatus, hostStatus)
 	la.PutInt(deployattr.LogDurationMS, end.Sub(start).Milliseconds())
 	return lr
 }
@@ -470,7 +466,8 @@ func (x *txn) emitPlay(d *deploymentState, id, parent deploytrace.SpanID, run *a
 
 func (x *txn) emitJSONLTask(d *deploymentState, id deploytrace.SpanID, t *jsonlTask) {
 	span, a := x.startSpan(d, id, t.parent, nonEmpty(t.ev.TaskName, "ansible task"), deployattr.SpanKindAnsibleTask, t.ev.TaskStart, later(t.end, t.ev.TaskStart))
-	a.PutStr(deployattr.AnsibleTaskName, t.ev.TaskName)
+	// No ansible.task.name: the callback's name is one task on one host
+	// (the host spans below); the span name is the task's.
 	putStrIf(a, deployattr.AnsibleTaskPath, t.ev.TaskPath)
 	switch {
 	case t.failed:

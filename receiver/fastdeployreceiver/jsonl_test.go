@@ -74,15 +74,35 @@ func checkAnsibleRunShape(t *testing.T, byKind map[string][]ptrace.Span) {
 	}
 	ignored := spans["optional cleanup @ web1"]
 	assert.Equal(t, ptrace.StatusCodeError, ignored.Status().Code(), "an ignored failure is recorded")
-	v, _ := ignored.Attributes().Get("fastdeploy.ansible.ignore_errors")
-	assert.True(t, v.Bool())
+	assert.Equal(t, "ignored", spanAttr(ignored, "ansible.task.host.status"), "as community.general.opentelemetry says ignore_errors")
 	assert.Equal(t, ptrace.StatusCodeUnset, spans["optional cleanup"].Status().Code(), "but does not fail its task")
 	assert.Equal(t, ptrace.StatusCodeError, spans["migrate on web2 only"].Status().Code())
-	_, ok := spans["migrate on web2 only @ web2"].Attributes().Get("fastdeploy.ansible.ignore_errors")
-	assert.False(t, ok, "a failure that stopped its host is not ignored")
-	assert.Equal(t, "unreachable", spanAttr(spans["ping database host @ db1"], "fastdeploy.status"))
+	migrate := spans["migrate on web2 only @ web2"]
+	assert.Equal(t, "failed", spanAttr(migrate, "ansible.task.host.status"), "a failure that stopped its host is not ignored")
+	// community.general.opentelemetry's names and value formats.
+	assert.Equal(t, "[web2] configure web: migrate on web2 only", spanAttr(migrate, "ansible.task.name"))
+	assert.Equal(t, "web2", spanAttr(migrate, "ansible.task.host.name"))
+	assert.Equal(t, "3", spanAttr(migrate, "ansible.task.result"), "the module's rc")
+	assert.Equal(t, "ansible.builtin.command", spanAttr(migrate, "ansible.task.module"))
+	assert.Equal(t, "non-zero return code", spanAttr(migrate, "ansible.task.message"))
+	args := map[string]string{}
+	names, _ := migrate.Attributes().Get("ansible.task.args.name")
+	values, _ := migrate.Attributes().Get("ansible.task.args.value")
+	require.Equal(t, names.Slice().Len(), values.Slice().Len(), "parallel arrays")
+	for i := range names.Slice().Len() {
+		args[names.Slice().At(i).Str()] = values.Slice().At(i).Str()
+	}
+	assert.Equal(t, `/bin/sh -c "exit 3"`, args["_raw_params"])
+	assert.NotContains(t, args, "chdir", "options left unset are no arguments")
+	assert.Equal(t, "0", spanAttr(spans["check uptime @ web1"], "ansible.task.result"), "rc 0 on success")
+	assert.Equal(t, "success", spanAttr(spans["check uptime @ web1"], "ansible.task.message"))
+	assert.Equal(t, "ok", spanAttr(spans["check uptime @ web1"], "ansible.task.host.status"))
+	assert.Equal(t, "unreachable", spanAttr(spans["ping database host @ db1"], "ansible.task.host.status"))
 	assert.Equal(t, ptrace.StatusCodeError, spans["ping database host"].Status().Code())
-	assert.Equal(t, "skipped", spanAttr(spans["only on staging @ web1"], "fastdeploy.status"))
+	assert.Equal(t, "skipped", spanAttr(spans["only on staging @ web1"], "ansible.task.host.status"))
+	assert.Equal(t, "Conditional result was False", spanAttr(spans["only on staging @ web1"], "ansible.task.message"), "the skip reason")
+	_, named := spans["only on staging"].Attributes().Get("ansible.task.name")
+	assert.False(t, named, "ansible.task.name is one task on one host, as the callback's spans")
 	assert.Equal(t, ptrace.StatusCodeUnset, spans["only on staging"].Status().Code())
 	assert.Equal(t, "true", spanAttr(spans["reload app @ web1"], "fastdeploy.ansible.handler"))
 	assert.Equal(t, spans["check uptime"].SpanID(), spans["check uptime @ web2"].ParentSpanID())

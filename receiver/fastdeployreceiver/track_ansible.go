@@ -177,7 +177,7 @@ func (x *txn) jsonlRun(d *deploymentState, parent deploytrace.SpanID, events []j
 				agg.failed = agg.failed || fatal
 				agg.success = agg.success || state == "success"
 				run.playFail = run.playFail || fatal
-				x.emitHostResult(d, trace, parent, taskID, ev, &ev.Hosts[h], state, isIgnored)
+				x.emitHostResult(d, trace, parent, taskID, ev, &ev.Hosts[h], run.playName, state, isIgnored)
 			}
 		}
 	}
