@@ -320,7 +320,9 @@ func checkRestoreTrace(t *testing.T, tr jaegerTrace) {
 	}
 	tasks := tr.ofKind("ansible.task")
 	require.Len(t, tasks, 1)
-	assert.Equal(t, "configure credentials", attr(tasks[0], "fastdeploy.ansible.task.name"))
+	assert.Equal(t, "configure credentials", tasks[0].Name())
+	assert.Equal(t, "[localhost] roll out checkout: configure credentials", attr(tasks[0], "ansible.task.name"))
+	assert.Equal(t, "ok", attr(tasks[0], "ansible.task.host.status"))
 	result, ok := tasks[0].Attributes().Get("fastdeploy.ansible.result")
 	require.True(t, ok, "the task span carries the Ansible result")
 	assert.True(t, strings.Contains(result.AsString(), "aws_access_key_id [REDACTED:aws_access_key_id]") ||

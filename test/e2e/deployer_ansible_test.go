@@ -194,8 +194,9 @@ func TestDeployerBundledAnsibleTrace(t *testing.T) {
 			assert.Equal(t, configureSub.SpanID(), sp.ParentSpanID(), "task %s hangs under the ansible-playbook subprocess", sp.Name())
 		}
 		assertWithin(t, sp, configureSub.StartTimestamp().AsTime(), configureSub.EndTimestamp().AsTime())
-		tk := task{name: attr(sp, "fastdeploy.ansible.task.name"), host: attr(sp, "fastdeploy.ansible.host"),
-			state: attr(sp, "fastdeploy.status"), play: attr(sp, "fastdeploy.ansible.play.name"),
+		// community.general.opentelemetry's names and value formats.
+		tk := task{name: attr(sp, "ansible.task.name"), host: attr(sp, "ansible.task.host.name"),
+			state: attr(sp, "ansible.task.host.status"), play: attr(sp, "fastdeploy.ansible.play.name"),
 			position: attr(sp, "fastdeploy.ansible.task.position"), item: attr(sp, "fastdeploy.ansible.item"),
 			handler: attr(sp, "fastdeploy.ansible.handler") == "true", status: sp.Status().Code()}
 		tasks = append(tasks, tk)
@@ -212,15 +213,15 @@ func TestDeployerBundledAnsibleTrace(t *testing.T) {
 		}
 	}
 	assert.ElementsMatch(t, []task{
-		{"say hello", "localhost", "success", "configure shop", "0", "", false, ptrace.StatusCodeOk},
-		{"optional probe", "localhost", "failure", "configure shop", "1", "", false, ptrace.StatusCodeError},
-		{"never runs", "localhost", "skipped", "configure shop", "2", "", false, ptrace.StatusCodeUnset},
-		{"prepare directories", "localhost", "success", "configure shop", "3", "", false, ptrace.StatusCodeOk},
-		{"prepare directories", "localhost", "success", "configure shop", "3", "releases", false, ptrace.StatusCodeOk},
-		{"prepare directories", "localhost", "success", "configure shop", "3", "shared", false, ptrace.StatusCodeOk},
-		{"write version", "localhost", "success", "configure shop", "4", "", false, ptrace.StatusCodeOk},
-		{"log in to database", "localhost", "success", "configure shop", "5", "", false, ptrace.StatusCodeOk},
-		{"reload shop", "localhost", "success", "configure shop", "6", "", true, ptrace.StatusCodeOk},
+		{"[localhost] configure shop: say hello", "localhost", "ok", "configure shop", "0", "", false, ptrace.StatusCodeOk},
+		{"[localhost] configure shop: optional probe", "localhost", "ignored", "configure shop", "1", "", false, ptrace.StatusCodeError},
+		{"[localhost] configure shop: never runs", "localhost", "skipped", "configure shop", "2", "", false, ptrace.StatusCodeUnset},
+		{"[localhost] configure shop: prepare directories", "localhost", "ok", "configure shop", "3", "", false, ptrace.StatusCodeOk},
+		{"[localhost] configure shop: prepare directories", "localhost", "ok", "configure shop", "3", "releases", false, ptrace.StatusCodeOk},
+		{"[localhost] configure shop: prepare directories", "localhost", "ok", "configure shop", "3", "shared", false, ptrace.StatusCodeOk},
+		{"[localhost] configure shop: write version", "localhost", "ok", "configure shop", "4", "", false, ptrace.StatusCodeOk},
+		{"[localhost] configure shop: log in to database", "localhost", "ok", "configure shop", "5", "", false, ptrace.StatusCodeOk},
+		{"[localhost] configure shop: reload shop", "localhost", "ok", "configure shop", "6", "", true, ptrace.StatusCodeOk},
 	}, tasks)
 	// Items lie within their task's span; tasks follow each other.
 	loop := byPosition["3"]
@@ -234,6 +235,10 @@ func TestDeployerBundledAnsibleTrace(t *testing.T) {
 		assert.False(t, cur.StartTimestamp().AsTime().Before(prev.EndTimestamp().AsTime()), "task %d starts after task %d ended", p, p-1)
 	}
 	assert.Equal(t, "non-zero return code", byPosition["1"].Status().Message())
+	assert.Equal(t, "1", attr(byPosition["1"], "ansible.task.result"), "the module's rc")
+	assert.Equal(t, "ansible.builtin.command", attr(byPosition["1"], "ansible.task.module"))
+	assert.Equal(t, "non-zero return code", attr(byPosition["1"], "ansible.task.message"))
+	assert.Contains(t, attr(byPosition["1"], "ansible.task.args.value"), "/bin/false")
 
 	exported := s.sink.ExportedJSON(t)
 	assert.NotContains(t, exported, "hunter2-not-real", "the secret extra var never leaves")
