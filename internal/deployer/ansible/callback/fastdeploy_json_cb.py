@@ -151,6 +151,9 @@ class CallbackModule(CallbackBase):
             # Ansible carries on past this failure: not a failure of the run.
             line['ignore_errors'] = True
         _strip_internal(res)
+        # As Ansible's own json callback: the module that ran, which the
+        # receiver reports as ansible.task.module.
+        res.setdefault('action', task.action)
         for sub in res.get('results') or []:
             if isinstance(sub, dict):
                 _strip_internal(sub)
