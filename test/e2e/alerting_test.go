@@ -185,6 +185,8 @@ func TestFailureToCauseAndAlert(t *testing.T) {
 	apiURL := jaeger.queryURL + "/api/traces?" + strings.TrimPrefix(link, shippedJaegerBase+"/search?")
 	found := jaegerSearch(t, apiURL)
 	assert.Contains(t, found, traceID, "the alert's traces link %s finds the failed deployment's trace", link)
+	assert.NotContains(t, found, deploytrace.DeploymentTraceID(alertGoodID).String(),
+		"the alert's traces link %s finds the failing deployment, not the good one before it", link)
 
 	checkLabelSets(t, prom, ports)
 }
