@@ -246,7 +246,7 @@ func (r *redactor) attributes(m pcommon.Map, t *secrets.Tally) {
 
 func (r *redactor) mapEntries(m pcommon.Map, underSecretKey bool, t *secrets.Tally) {
 	publishable := false
-	if m.Len() <= maxSiblingScan {
+	if m.Len() <= secrets.MaxSiblingScan {
 		// {name: DB_PASSWORD, value: x} and {key: api_token, value: x}:
 		// the value's name is its sibling's value.
 		if v, ok := m.Get("value"); ok && r.namedBySibling(m) {
@@ -256,16 +256,14 @@ func (r *redactor) mapEntries(m pcommon.Map, underSecretKey bool, t *secrets.Tal
 	}
 	var renames []string
 	for k, v := range m.All() {
-		if k == "value" && m.Len() <= maxSiblingScan && r.namedBySibling(m) {
+		if k == "value" && r.namedBySibling(m) {
 			continue
 		}
 		if publishable && k == "apiKey" {
 			continue
 		}
 		r.entry(k, v, underSecretKey, t)
-		// Secrets used as keys (tokens, URLs with credentials) are long;
-		// attribute names are short and cost no scan.
-		if len(k) >= minSecretMapKey {
+		if len(k) >= secrets.MinSecretMapKey {
 			if _, ok := r.engine.Redact(k, t); ok {
 				renames = append(renames, k)
 			}
@@ -281,19 +279,13 @@ func (r *redactor) mapEntries(m pcommon.Map, underSecretKey bool, t *secrets.Tal
 	}
 }
 
-// minSecretMapKey is the shortest map key scanned for secrets.
-const minSecretMapKey = 24
-
-// maxSiblingScan bounds the maps whose fields are read as name/value pairs.
-const maxSiblingScan = 8
-
 func (r *redactor) namedBySibling(m pcommon.Map) bool {
-	for _, field := range []string{"name", "key", "Name", "Key"} {
-		if n, ok := m.Get(field); ok && n.Type() == pcommon.ValueTypeStr && r.engine.IsSecretKey(n.Str()) {
-			return true
+	return r.engine.ValueNamedBySibling(m.Len(), func(field string) (string, bool) {
+		if n, ok := m.Get(field); ok && n.Type() == pcommon.ValueTypeStr {
+			return n.Str(), true
 		}
-	}
-	return false
+		return "", false
+	})
 }
 
 func (r *redactor) entry(k string, v pcommon.Value, underSecretKey bool, t *secrets.Tally) {
@@ -385,29 +377,15 @@ func allStrings(s pcommon.Slice) bool {
 	return true
 }
 
-// argvSeparator: a list under an argv key (cmd, argv, args,
-// process.command_args), or one whose first element is a program name and
-// whose elements hold no line breaks, is a command line (joined by a
-// blank); other lists are lines (joined by a newline).
+// argvSeparator joins a list by the shared rule (secrets.ListSeparator);
+// a list that is not all strings is scanned element by element, so its
+// separator is never used.
 func argvSeparator(key string, s pcommon.Slice) string {
-	switch key {
-	case "cmd", "argv", "args", "command", "arguments", "process.command_args", "_raw_params":
-		return " "
+	first := ""
+	if s.Len() >= 2 && s.At(0).Type() == pcommon.ValueTypeStr {
+		first = s.At(0).Str()
 	}
-	if s.Len() < 2 || s.At(0).Type() != pcommon.ValueTypeStr {
-		return "\n"
-	}
-	prog := s.At(0).Str()
-	if prog == "" || len(prog) > 256 {
-		return "\n"
-	}
-	for i := 0; i < len(prog); i++ {
-		c := prog[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '/' || c == '.' || c == '_' || c == '-') {
-			return "\n"
-		}
-	}
-	return " "
+	return secrets.ListSeparator(key, first)
 }
 
 // copies masks, in the rest of an item, other copies of the secrets found

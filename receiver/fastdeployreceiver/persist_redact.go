@@ -137,12 +137,6 @@ func redacted[T any](a *atRest, rec T) T {
 // The context's free-form values, by the processor's rules for attribute
 // values (secretredactionprocessor: mapEntries, value, slice).
 
-// maxSiblingScan and minSecretMapKey as in the processor.
-const (
-	atRestMaxSiblingScan  = 8
-	atRestMinSecretMapKey = 24
-)
-
 func (a *atRest) contextMap(m map[string]any, underSecretKey bool) (map[string]any, bool) {
 	var out map[string]any
 	set := func(k string, v any) {
@@ -154,14 +148,10 @@ func (a *atRest) contextMap(m map[string]any, underSecretKey bool) (map[string]a
 		}
 		out[k] = v
 	}
-	namedBySibling := false
-	if len(m) <= atRestMaxSiblingScan {
-		for _, field := range []string{"name", "key", "Name", "Key"} {
-			if n, ok := m[field].(string); ok && a.engine.IsSecretKey(n) {
-				namedBySibling = true
-			}
-		}
-	}
+	namedBySibling := a.engine.ValueNamedBySibling(len(m), func(field string) (string, bool) {
+		n, ok := m[field].(string)
+		return n, ok
+	})
 	for k, v := range m {
 		secretKey := underSecretKey || a.engine.IsSecretKey(k) || (k == "value" && namedBySibling)
 		if r, changed := a.contextValue(k, v, secretKey); changed {
@@ -170,7 +160,7 @@ func (a *atRest) contextMap(m map[string]any, underSecretKey bool) (map[string]a
 	}
 	if len(m) > 0 {
 		for k := range m {
-			if len(k) < atRestMinSecretMapKey {
+			if len(k) < secrets.MinSecretMapKey {
 				continue
 			}
 			if rk := a.str(k, false); rk != k {
@@ -225,7 +215,7 @@ func (a *atRest) contextSlice(key string, s []any, secretKey bool) ([]any, bool)
 		}
 		if len(elems) == len(s) {
 			a.tally.StartItem()
-			r := a.engine.RedactJoined(elems, argvSeparatorOf(key, elems), &a.tally)
+			r := a.engine.RedactJoined(elems, secrets.ListSeparator(key, elems[0]), &a.tally)
 			if r == nil {
 				return s, false
 			}
@@ -248,25 +238,4 @@ func (a *atRest) contextSlice(key string, s []any, secretKey bool) ([]any, bool)
 		out[i] = r
 	}
 	return out, out != nil
-}
-
-// argvSeparatorOf is how the processor joins a list of strings: by spaces
-// when it is a command line (named so, or led by a program name), else by
-// newlines.
-func argvSeparatorOf(key string, elems []string) string {
-	switch key {
-	case "cmd", "argv", "args", "command", "arguments", "process.command_args", "_raw_params":
-		return " "
-	}
-	prog := elems[0]
-	if prog == "" || len(prog) > 256 {
-		return "\n"
-	}
-	for i := 0; i < len(prog); i++ {
-		c := prog[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '/' || c == '.' || c == '_' || c == '-') {
-			return "\n"
-		}
-	}
-	return " "
 }

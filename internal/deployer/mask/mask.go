@@ -150,7 +150,7 @@ func (w *walker) walk(v any, key string, underSecretKey bool) any {
 	case []any:
 		if !underSecretKey {
 			if elems, ok := allStrings(x); ok {
-				if out := w.e.RedactJoined(elems, listSeparator(key, elems), &w.tally); out != nil {
+				if out := w.e.RedactJoined(elems, secrets.ListSeparator(key, elems[0]), &w.tally); out != nil {
 					w.changed = true
 					for i := range x {
 						x[i] = out[i]
@@ -164,7 +164,10 @@ func (w *walker) walk(v any, key string, underSecretKey bool) any {
 		}
 		return x
 	case map[string]any:
-		named := namedBySibling(w.e, x)
+		named := w.e.ValueNamedBySibling(len(x), func(f string) (string, bool) {
+			n, ok := x[f].(string)
+			return n, ok
+		})
 		out := make(map[string]any, len(x))
 		for k, child := range x {
 			newKey := k
@@ -180,19 +183,6 @@ func (w *walker) walk(v any, key string, underSecretKey bool) any {
 	return v
 }
 
-// namedBySibling: {name: DB_PASSWORD, value: x}, {key: api_token, value: x}.
-func namedBySibling(e *secrets.Engine, m map[string]any) bool {
-	if _, ok := m["value"]; !ok || len(m) > 8 {
-		return false
-	}
-	for _, f := range []string{"name", "key", "Name", "Key"} {
-		if n, ok := m[f].(string); ok && e.IsSecretKey(n) {
-			return true
-		}
-	}
-	return false
-}
-
 func allStrings(x []any) ([]string, bool) {
 	out := make([]string, len(x))
 	for i, v := range x {
@@ -203,19 +193,6 @@ func allStrings(x []any) ([]string, bool) {
 		out[i] = s
 	}
 	return out, len(out) >= 2
-}
-
-// listSeparator: an argv (by its key or a program name first) is scanned
-// as its command line, other lists as lines of output.
-func listSeparator(key string, elems []string) string {
-	switch key {
-	case "cmd", "argv", "args", "command", "arguments", "process.command_args":
-		return " "
-	}
-	if strings.ContainsAny(elems[0], " \t\n\"'=:") || elems[0] == "" {
-		return "\n"
-	}
-	return " "
 }
 
 // copiesMasked masks, in the encoded document, other copies of the
