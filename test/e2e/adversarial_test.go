@@ -39,16 +39,7 @@ import (
 )
 
 // attackConfig is production.yaml's receiver, pointed at a local sink.
-const attackConfig = `
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{{health}}
-  file_storage:
-    directory: {{dir}}
-receivers:
-  fastdeploy:
-    endpoint: 127.0.0.1:{{receiver}}
-    tls:
+const attackConfig = storageHead + `    tls:
       cert_file: {{cert}}
       key_file: {{key}}
       min_version: "1.2"
@@ -62,11 +53,7 @@ receivers:
     check_interval: 100ms
     limit_mib: {{limit_mib}}
     spike_limit_mib: 64
-exporters:
-  otlp_http:
-    endpoint: {{sink}}
-    compression: none
-service:
+` + sinkExporter + `service:
   extensions: [health_check, file_storage]
   pipelines:
     traces:
@@ -137,13 +124,13 @@ func startAttackStackWith(t *testing.T, maxConns int, receiverExtra string) *att
 	health, receiver := collectorproc.FreePort(t), collectorproc.FreePort(t)
 	state := filepath.Join(dir, "state")
 	require.NoError(t, os.MkdirAll(state, 0o700))
-	cfg := strings.NewReplacer(
-		"{{health}}", strconv.Itoa(health), "{{receiver}}", strconv.Itoa(receiver),
-		"{{dir}}", state, "{{cert}}", cert.certFile, "{{key}}", cert.keyFile,
-		"{{secret}}", string(s.secret), "{{jwt}}", randomHex(t, 32),
-		"{{max_connections}}", strconv.Itoa(maxConns), "{{limit_mib}}", strconv.Itoa(attackLimitMiB),
-		"{{sink}}", sink.Endpoint(), "{{receiver_extra}}", receiverExtra,
-	).Replace(attackConfig)
+	cfg := fillConfig(t, attackConfig, map[string]any{
+		"health": health, "receiver": receiver,
+		"dir": state, "cert": cert.certFile, "key": cert.keyFile,
+		"secret": string(s.secret), "jwt": randomHex(t, 32),
+		"max_connections": maxConns, "limit_mib": attackLimitMiB,
+		"sink": sink.Endpoint(), "receiver_extra": receiverExtra,
+	})
 	s.bin, s.cfg, s.health, s.stateDir = bin, cfg, fmt.Sprintf("http://127.0.0.1:%d/", health), state
 	s.proc = collectorproc.Start(t, bin, cfg, s.health)
 	s.addr = fmt.Sprintf("127.0.0.1:%d", receiver)

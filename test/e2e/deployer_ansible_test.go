@@ -22,7 +22,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
-	"github.com/fastdeploy/otelcol-fastdeploy/internal/testutil/collectorproc"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/testutil/otlpsink"
 )
 
@@ -255,42 +254,6 @@ func assertWithin(t *testing.T, sp ptrace.Span, from, to time.Time) {
 	assert.False(t, end.After(to), "%s ends at %s, not after %s", sp.Name(), end, to)
 }
 
-// restartConfig keeps in-flight deployments and delivery ids on
-// file_storage, and exports logs too: each accepted event is one log
-// record, so events can be counted at the sink.
-const restartConfig = `
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{{health}}
-  file_storage:
-    directory: {{dir}}
-receivers:
-  fastdeploy:
-    endpoint: 127.0.0.1:{{receiver}}
-    storage: file_storage
-processors:
-  batch:
-    timeout: 50ms
-exporters:
-  otlp_http:
-    endpoint: {{sink}}
-    compression: none
-service:
-  extensions: [health_check, file_storage]
-  pipelines:
-    traces:
-      receivers: [fastdeploy]
-      processors: [batch]
-      exporters: [otlp_http]
-    logs:
-      receivers: [fastdeploy]
-      processors: [batch]
-      exporters: [otlp_http]
-  telemetry:
-    metrics:
-      level: none
-`
-
 const gatedPlaybook = `
 - name: configure shop
   hosts: all
@@ -313,16 +276,10 @@ const gatedPlaybook = `
 // log record arrives exactly once, and the trace is complete.
 func TestDeployerCollectorKilledMidRun(t *testing.T) {
 	needAnsible(t)
-	bin := collectorproc.Binary(t)
 	deployerBin := deployerBinary(t)
-	sink, err := otlpsink.Start()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = sink.Close() })
-	health, receiverPort := collectorproc.FreePort(t), collectorproc.FreePort(t)
-	cfg := strings.NewReplacer("{{health}}", strconv.Itoa(health), "{{receiver}}", strconv.Itoa(receiverPort),
-		"{{sink}}", sink.Endpoint(), "{{dir}}", filepath.ToSlash(t.TempDir())).Replace(restartConfig)
-	healthURL := fmt.Sprintf("http://127.0.0.1:%d/", health)
-	receiverURL := fmt.Sprintf("http://127.0.0.1:%d", receiverPort)
+	c := newStorageCollector(t, logsPipeline)
+	sink := c.sink
+	receiverURL := fmt.Sprintf("http://127.0.0.1:%d", c.receiverPort)
 
 	gate := filepath.Join(t.TempDir(), "gate")
 	require.NoError(t, syscall.Mkfifo(gate, 0o600))
@@ -345,7 +302,7 @@ steps:
 	spool := filepath.Join(t.TempDir(), "spool")
 	const depID = "e2e-killed-1"
 
-	first := collectorproc.Start(t, bin, cfg, healthURL)
+	first := c.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	run := exec.CommandContext(ctx, deployerBin, "run", "--collector-url", receiverURL, "--deployment-id", depID,
@@ -381,7 +338,7 @@ steps:
 		"events before the kill exported: %d log records, %d spans\n%s", len(sink.Logs()), len(sink.Spans()), out.String())
 	first.Kill()
 
-	_, err = gateW.WriteString("open\n")
+	_, err := gateW.WriteString("open\n")
 	require.NoError(t, err)
 	require.NoError(t, gateW.Close())
 	select {
@@ -394,7 +351,7 @@ steps:
 	require.NoError(t, err)
 	require.NotEmpty(t, entries, "what the collector missed was spooled:\n%s", out.String())
 
-	collectorproc.Start(t, bin, cfg, healthURL)
+	c.Start(t)
 	code, flushOut := deployer(t, "flush", "--collector-url", receiverURL, "--spool-dir", spool)
 	require.Equal(t, 0, code, flushOut)
 	t.Log(strings.TrimSpace(flushOut))

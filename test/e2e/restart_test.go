@@ -5,8 +5,6 @@ package e2e
 import (
 	"fmt"
 	"net/http"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,56 +13,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
-	"github.com/fastdeploy/otelcol-fastdeploy/internal/testutil/collectorproc"
-	"github.com/fastdeploy/otelcol-fastdeploy/internal/testutil/otlpsink"
 )
-
-const storageConfig = `
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{{health}}
-  file_storage:
-    directory: {{dir}}
-receivers:
-  fastdeploy:
-    endpoint: 127.0.0.1:{{receiver}}
-    storage: file_storage
-processors:
-  batch:
-    timeout: 50ms
-exporters:
-  otlp_http:
-    endpoint: {{sink}}
-    compression: none
-service:
-  extensions: [health_check, file_storage]
-  pipelines:
-    traces:
-      receivers: [fastdeploy]
-      processors: [batch]
-      exporters: [otlp_http]
-  telemetry:
-    metrics:
-      level: none
-`
 
 // TestSIGKILLMidDeploymentLosesNothing starts a deployment, kills the
 // collector with SIGKILL, restarts it on the same storage, finishes the
 // deployment and expects one complete trace with every span exactly once.
 func TestSIGKILLMidDeploymentLosesNothing(t *testing.T) {
-	bin := collectorproc.Binary(t)
-	sink, err := otlpsink.Start()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = sink.Close() })
-	health, receiverPort := collectorproc.FreePort(t), collectorproc.FreePort(t)
-	cfg := strings.NewReplacer("{{health}}", strconv.Itoa(health), "{{receiver}}", strconv.Itoa(receiverPort),
-		"{{sink}}", sink.Endpoint(), "{{dir}}", filepath.ToSlash(t.TempDir())).Replace(storageConfig)
-	healthURL := fmt.Sprintf("http://127.0.0.1:%d/", health)
-	url := fmt.Sprintf("http://127.0.0.1:%d/v1/deployments/events", receiverPort)
+	c := newStorageCollector(t, "")
+	sink := c.sink
+	url := fmt.Sprintf("http://127.0.0.1:%d/v1/deployments/events", c.receiverPort)
 
 	sample, shift := presentSample(t, "testdata/deployment-events.ndjson")
 	events := lines(sample)
-	first := collectorproc.Start(t, bin, cfg, healthURL)
+	first := c.Start(t)
 	// Started, build started and finished, migrate started.
 	r := post(t, url, "application/x-ndjson", joinLines(events[:4]), nil)
 	require.Equal(t, http.StatusOK, r.status, r.body)
@@ -72,7 +33,7 @@ func TestSIGKILLMidDeploymentLosesNothing(t *testing.T) {
 	require.True(t, sink.WaitFor(20*time.Second, func() bool { return len(sink.Spans()) == 2 }), "build and its subprocess exported")
 	first.Kill()
 
-	collectorproc.Start(t, bin, cfg, healthURL)
+	c.Start(t)
 	// The deployer retries what it is unsure of: a repeat is harmless.
 	r = post(t, url, "application/x-ndjson", joinLines(events[3:]), nil)
 	require.Equal(t, http.StatusOK, r.status, r.body)

@@ -30,16 +30,7 @@ import (
 // and sending queue on its own file_storage, deployment metrics on its own
 // Prometheus endpoint and a shared_ledger directory all of them write,
 // traces to its own sink so the test knows which collector sent what.
-const scaleoutCollectorConfig = `
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{{health}}
-  file_storage:
-    directory: {{dir}}
-receivers:
-  fastdeploy:
-    endpoint: 127.0.0.1:{{receiver}}
-    storage: file_storage
+const scaleoutCollectorConfig = storageHead + `    storage: file_storage
     fastdeploy_jwt_secret: {{jwt}}
     load_balanced: true
 connectors:
@@ -48,11 +39,7 @@ connectors:
     storage: file_storage
     shared_ledger:
       directory: {{ledger}}
-exporters:
-  otlp_http:
-    endpoint: {{sink}}
-    compression: none
-    sending_queue:
+` + sinkExporter + `    sending_queue:
       enabled: true
       storage: file_storage
     retry_on_failure:
@@ -98,9 +85,10 @@ func startScaleoutCollector(t *testing.T, bin, name, jwt, ledger string) *scaleo
 	health := collectorproc.FreePort(t)
 	c.receiver, c.metrics = collectorproc.FreePort(t), collectorproc.FreePort(t)
 	c.health = fmt.Sprintf("http://127.0.0.1:%d/", health)
-	c.config = strings.NewReplacer("{{health}}", strconv.Itoa(health), "{{receiver}}", strconv.Itoa(c.receiver),
-		"{{metrics}}", strconv.Itoa(c.metrics), "{{sink}}", sink.Endpoint(), "{{jwt}}", jwt,
-		"{{dir}}", filepath.ToSlash(t.TempDir()), "{{ledger}}", filepath.ToSlash(ledger)).Replace(scaleoutCollectorConfig)
+	c.config = fillConfig(t, scaleoutCollectorConfig, map[string]any{
+		"health": health, "receiver": c.receiver, "metrics": c.metrics, "sink": sink.Endpoint(), "jwt": jwt,
+		"dir": filepath.ToSlash(t.TempDir()), "ledger": filepath.ToSlash(ledger),
+	})
 	c.start(t)
 	return c
 }
