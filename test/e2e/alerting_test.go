@@ -62,11 +62,7 @@ func TestFailureToCauseAndAlert(t *testing.T) {
 			"--delivery-timeout", "30s",
 			"--spool-dir", filepath.Join(dir, "spool"),
 			plan)
-		cmd.Env = append(os.Environ(),
-			"FASTDEPLOY_SECRET="+signingSecret,
-			"SSL_CERT_FILE="+cert.certFile,
-			"HOME="+dir,
-		)
+		cmd.Env = deployerEnv(cert, dir)
 		return cmd.CombinedOutput()
 	}
 

@@ -94,12 +94,7 @@ func TestForwardingToJaegerAndPrometheus(t *testing.T) {
 			"--spool-dir", filepath.Join(dir, "spool"),
 			"--var", "notify=https://hooks.slack.com/services/"+plantedSecrets["slack_webhook"],
 			plan)
-		cmd.Env = append(os.Environ(),
-			"FASTDEPLOY_SECRET="+signingSecret,
-			"SSL_CERT_FILE="+cert.certFile, // trust the collector's self-signed certificate
-			"HOME="+dir,
-			"GATE="+filepath.Join(dir, "gate"),
-		)
+		cmd.Env = deployerEnv(cert, dir, "GATE="+filepath.Join(dir, "gate"))
 		return cmd
 	}
 
@@ -459,16 +454,8 @@ service:
 		require.NoError(t, os.MkdirAll(state, 0o700))
 
 		cmd := exec.Command(bin, "--config", repoPath(t, "config/production.yaml"), "--config", overridePath)
-		cmd.Env = append(os.Environ(),
-			"FASTDEPLOY_SECRET="+signingSecret,
-			fmt.Sprintf("FASTDEPLOY_RECEIVER_ENDPOINT=127.0.0.1:%d", ports["receiver"]),
-			"FASTDEPLOY_TLS_CERT_FILE="+cert.certFile,
-			"FASTDEPLOY_TLS_KEY_FILE="+cert.keyFile,
-			fmt.Sprintf("FASTDEPLOY_OTLP_ENDPOINT=127.0.0.1:%d", ports["jaeger_otlp"]),
-			"FASTDEPLOY_OTLP_INSECURE=true",
-			fmt.Sprintf("FASTDEPLOY_PROMETHEUS_ENDPOINT=127.0.0.1:%d", ports["exporter"]),
-			"STATE_DIRECTORY="+state,
-		)
+		cmd.Env = productionEnv(ports, cert, state, fmt.Sprintf("127.0.0.1:%d", ports["jaeger_otlp"]),
+			"FASTDEPLOY_OTLP_INSECURE=true")
 		return cmd, fmt.Sprintf("http://127.0.0.1:%d/", ports["health"])
 	})
 

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -114,4 +115,30 @@ func newStorageCollector(t *testing.T, morePipelines string) *storageCollector {
 func (c *storageCollector) Start(t *testing.T) *collectorproc.Process {
 	t.Helper()
 	return collectorproc.Start(t, c.bin, c.cfg, c.healthURL)
+}
+
+// productionEnv is the environment config/production.yaml reads, for a
+// collector on the test's ports ("receiver", "exporter"), certificate and
+// state directory, sending OTLP to otlpEndpoint; more entries follow.
+func productionEnv(ports map[string]int, cert selfSignedCert, state, otlpEndpoint string, more ...string) []string {
+	return append(append(os.Environ(),
+		"FASTDEPLOY_SECRET="+signingSecret,
+		fmt.Sprintf("FASTDEPLOY_RECEIVER_ENDPOINT=127.0.0.1:%d", ports["receiver"]),
+		"FASTDEPLOY_TLS_CERT_FILE="+cert.certFile,
+		"FASTDEPLOY_TLS_KEY_FILE="+cert.keyFile,
+		"FASTDEPLOY_OTLP_ENDPOINT="+otlpEndpoint,
+		fmt.Sprintf("FASTDEPLOY_PROMETHEUS_ENDPOINT=127.0.0.1:%d", ports["exporter"]),
+		"STATE_DIRECTORY="+state,
+	), more...)
+}
+
+// deployerEnv is the environment of a deployer sending to the test's TLS
+// collector: the signing secret, trust in the collector's self-signed
+// certificate, HOME in dir; more entries follow.
+func deployerEnv(cert selfSignedCert, dir string, more ...string) []string {
+	return append(append(os.Environ(),
+		"FASTDEPLOY_SECRET="+signingSecret,
+		"SSL_CERT_FILE="+cert.certFile,
+		"HOME="+dir,
+	), more...)
 }

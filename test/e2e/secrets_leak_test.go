@@ -134,16 +134,8 @@ func TestNoPlantedSecretLeaks(t *testing.T) {
 		state := filepath.Join(dir, "state")
 		require.NoError(t, os.MkdirAll(state, 0o700))
 		cmd := exec.Command(collector, "--config", repoPath(t, "config/production.yaml"), "--config", overridePath)
-		cmd.Env = append(os.Environ(),
-			"FASTDEPLOY_SECRET="+signingSecret,
-			fmt.Sprintf("FASTDEPLOY_RECEIVER_ENDPOINT=127.0.0.1:%d", ports["receiver"]),
-			"FASTDEPLOY_TLS_CERT_FILE="+cert.certFile,
-			"FASTDEPLOY_TLS_KEY_FILE="+cert.keyFile,
-			// No Jaeger here: otlp_grpc is out of the traces pipeline.
-			"FASTDEPLOY_OTLP_ENDPOINT=127.0.0.1:1",
-			fmt.Sprintf("FASTDEPLOY_PROMETHEUS_ENDPOINT=127.0.0.1:%d", ports["exporter"]),
-			"STATE_DIRECTORY="+state,
-		)
+		// No Jaeger here: otlp_grpc is out of the traces pipeline.
+		cmd.Env = productionEnv(ports, cert, state, "127.0.0.1:1")
 		return cmd, fmt.Sprintf("http://127.0.0.1:%d/", ports["health"])
 	})
 	receiverURL := fmt.Sprintf("https://127.0.0.1:%d", ports["receiver"])
@@ -162,14 +154,7 @@ func TestNoPlantedSecretLeaks(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, deployerBin, args...)
-		cmd.Env = append(os.Environ(),
-			"CI_DB_PASSWORD="+dbPassword,
-			"REGISTRY_PAT="+pat,
-			"FASTDEPLOY_SECRET="+signingSecret,
-			"SSL_CERT_FILE="+cert.certFile,
-			"HOME="+dir,
-			"TMPDIR="+tmp,
-		)
+		cmd.Env = deployerEnv(cert, dir, "CI_DB_PASSWORD="+dbPassword, "REGISTRY_PAT="+pat, "TMPDIR="+tmp)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()

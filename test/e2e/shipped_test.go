@@ -65,7 +65,7 @@ func TestRemoteWriteToPrometheus(t *testing.T) {
 		cmd := exec.Command(deployer, "run", "--collector-url", fmt.Sprintf("https://127.0.0.1:%d", ports["receiver"]),
 			"--deployment-id", id, "--progress", "plain", "--delivery-timeout", "30s",
 			"--spool-dir", filepath.Join(dir, "spool"), plan)
-		cmd.Env = append(os.Environ(), "FASTDEPLOY_SECRET="+signingSecret, "SSL_CERT_FILE="+cert.certFile, "HOME="+dir)
+		cmd.Env = deployerEnv(cert, dir)
 		out, err := cmd.CombinedOutput()
 		if plan == plans.good {
 			require.NoError(t, err, "%s", out)
@@ -117,17 +117,9 @@ func startShippedCollector(t *testing.T, bin, dir string, cert selfSignedCert, p
 		state := filepath.Join(dir, "state")
 		require.NoError(t, os.MkdirAll(state, 0o700))
 		cmd := exec.Command(bin, "--config", repoPath(t, "config/production.yaml"))
-		cmd.Env = append(os.Environ(),
-			"FASTDEPLOY_SECRET="+signingSecret,
-			fmt.Sprintf("FASTDEPLOY_RECEIVER_ENDPOINT=127.0.0.1:%d", ports["receiver"]),
-			"FASTDEPLOY_TLS_CERT_FILE="+cert.certFile,
-			"FASTDEPLOY_TLS_KEY_FILE="+cert.keyFile,
-			fmt.Sprintf("FASTDEPLOY_OTLP_ENDPOINT=127.0.0.1:%d", ports["jaeger_otlp"]),
-			fmt.Sprintf("FASTDEPLOY_PROMETHEUS_ENDPOINT=127.0.0.1:%d", ports["exporter"]),
+		cmd.Env = productionEnv(ports, cert, state, fmt.Sprintf("127.0.0.1:%d", ports["jaeger_otlp"]),
 			fmt.Sprintf("FASTDEPLOY_HEALTH_ENDPOINT=127.0.0.1:%d", ports["health"]),
-			fmt.Sprintf("FASTDEPLOY_TELEMETRY_PORT=%d", ports["telemetry"]),
-			"STATE_DIRECTORY="+state,
-		)
+			fmt.Sprintf("FASTDEPLOY_TELEMETRY_PORT=%d", ports["telemetry"]))
 		cmd.Env = append(cmd.Env, env...)
 		return cmd, fmt.Sprintf("http://127.0.0.1:%d/", ports["health"])
 	})
