@@ -426,10 +426,10 @@ steps:
 func startProductionCollector(t *testing.T, bin, dir string, cert selfSignedCert, ports map[string]int) *collectorproc.Process {
 	t.Helper()
 	p := startOnFreePorts(t, ports, []string{"receiver", "exporter", "health", "telemetry"}, func() (*exec.Cmd, string) {
-		override := fmt.Sprintf(`
+		override := fillConfig(t, `
 extensions:
   health_check:
-    endpoint: 127.0.0.1:%d
+    endpoint: 127.0.0.1:{{health}}
 connectors:
   deploy_metrics:
     # A short flush keeps the test fast; Prometheus scrapes four times
@@ -439,15 +439,7 @@ processors:
   batch:
     timeout: 200ms
 service:
-  telemetry:
-    metrics:
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: %d
-`, ports["health"], ports["telemetry"])
+`+telemetryReader, map[string]any{"health": ports["health"], "telemetry": ports["telemetry"]})
 		overridePath := filepath.Join(dir, "test-override.yaml")
 		require.NoError(t, os.WriteFile(overridePath, []byte(override), 0o600))
 		state := filepath.Join(dir, "state")

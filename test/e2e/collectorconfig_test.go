@@ -67,6 +67,18 @@ const logsPipeline = `    logs:
       exporters: [otlp_http]
 `
 
+// telemetryReader serves the collector's own metrics to Prometheus on
+// {{telemetry}}; it ends a config's service section.
+const telemetryReader = `  telemetry:
+    metrics:
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: {{telemetry}}
+`
+
 // fillConfig fills a config template's {{name}} fields (ints and strings
 // as they print) and fails the test on a field left unfilled, so a typo
 // does not start a collector on a literal "{{port}}".

@@ -71,15 +71,7 @@ service:
     metrics/deployments:
       receivers: [deploy_metrics]
       exporters: [prometheus]
-  telemetry:
-    metrics:
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: {{telemetry}}
-`
+` + telemetryReader
 
 func startStack(t *testing.T, config string) *stack {
 	t.Helper()
@@ -93,10 +85,8 @@ func startStack(t *testing.T, config string) *stack {
 		"telemetry":  collectorproc.FreePort(t),
 		"prometheus": collectorproc.FreePort(t),
 	}
-	cfg := strings.ReplaceAll(config, "{{sink}}", sink.Endpoint())
-	for k, v := range ports {
-		cfg = strings.ReplaceAll(cfg, "{{"+k+"}}", strconv.Itoa(v))
-	}
+	cfg := fillConfig(t, config, map[string]any{"sink": sink.Endpoint(),
+		"health": ports["health"], "receiver": ports["receiver"], "telemetry": ports["telemetry"], "prometheus": ports["prometheus"]})
 	s := &stack{
 		sink:      sink,
 		receiver:  fmt.Sprintf("http://127.0.0.1:%d", ports["receiver"]),

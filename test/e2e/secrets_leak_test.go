@@ -75,13 +75,13 @@ const leakPlaybook = `
 const leakOverride = `
 extensions:
   health_check:
-    endpoint: 127.0.0.1:%d
+    endpoint: 127.0.0.1:{{health}}
 connectors:
   deploy_metrics:
     metrics_flush_interval: 1s
 exporters:
   otlp_http/sink:
-    endpoint: %s
+    endpoint: {{sink}}
     compression: none
 service:
   pipelines:
@@ -91,15 +91,7 @@ service:
       exporters: [otlp_http/sink, deploy_metrics]
     metrics:
       exporters: [prometheus, otlp_http/sink]
-  telemetry:
-    metrics:
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: %d
-`
+` + telemetryReader
 
 // TestNoPlantedSecretLeaks runs the leak scenario through the built
 // deployer and config/production.yaml (TLS, signed requests,
@@ -130,7 +122,7 @@ func TestNoPlantedSecretLeaks(t *testing.T) {
 	proc := startOnFreePorts(t, ports, []string{"receiver", "exporter", "health", "telemetry"}, func() (*exec.Cmd, string) {
 		overridePath := filepath.Join(dir, "test-override.yaml")
 		require.NoError(t, os.WriteFile(overridePath,
-			[]byte(fmt.Sprintf(leakOverride, ports["health"], sink.Endpoint(), ports["telemetry"])), 0o600))
+			[]byte(fillConfig(t, leakOverride, map[string]any{"health": ports["health"], "sink": sink.Endpoint(), "telemetry": ports["telemetry"]})), 0o600))
 		state := filepath.Join(dir, "state")
 		require.NoError(t, os.MkdirAll(state, 0o700))
 		cmd := exec.Command(collector, "--config", repoPath(t, "config/production.yaml"), "--config", overridePath)
