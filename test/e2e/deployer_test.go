@@ -3,9 +3,6 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,21 +38,9 @@ func plansDir() string {
 // combined output.
 func runPlan(t *testing.T, collectorURL, plan, deploymentID string, extra ...string) (int, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
 	args := append([]string{"run", "--collector-url", collectorURL, "--deployment-id", deploymentID,
 		"--spool-dir", filepath.Join(t.TempDir(), "spool"), "--progress", "plain"}, extra...)
-	args = append(args, filepath.Join(plansDir(), plan))
-	cmd := exec.CommandContext(ctx, deployerBinary(t), args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		return exit.ExitCode(), out.String()
-	}
-	require.NoError(t, err, out.String())
-	return 0, out.String()
+	return deployer(t, append(args, filepath.Join(plansDir(), plan))...)
 }
 
 func spansOf(sink *otlpsink.Sink, deploymentID string) map[string][]ptrace.Span {

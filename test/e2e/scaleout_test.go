@@ -100,6 +100,22 @@ func (c *scaleoutCollector) start(t *testing.T) {
 
 func (c *scaleoutCollector) addr() string { return fmt.Sprintf("127.0.0.1:%d", c.receiver) }
 
+// startScaleoutGroup starts three collectors sharing a ledger and the JWT
+// secret jwt, HAProxy in front of them and a Prometheus scraping each.
+func startScaleoutGroup(t *testing.T, jwt string) ([]*scaleoutCollector, *haproxy, *prometheus) {
+	t.Helper()
+	bin := collectorproc.Binary(t)
+	ledger := t.TempDir()
+	var collectors []*scaleoutCollector
+	var addrs []string
+	for i := range 3 {
+		c := startScaleoutCollector(t, bin, fmt.Sprintf("collector%d", i+1), jwt, ledger)
+		collectors = append(collectors, c)
+		addrs = append(addrs, c.addr())
+	}
+	return collectors, startHAProxy(t, addrs), startScaleoutPrometheus(t, collectors)
+}
+
 // haproxyBinary finds Debian's haproxy (in /usr/sbin, often not on PATH).
 func haproxyBinary(t *testing.T) string {
 	t.Helper()
@@ -229,19 +245,9 @@ steps:
 // deployments_total over the collectors must equal the deployments run,
 // and no client may see an error it did not retry.
 func TestScaleOutFailover(t *testing.T) {
-	bin := collectorproc.Binary(t)
 	deployerBin := deployerBinary(t)
 	jwt := "scaleout-test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	ledger := t.TempDir()
-	var collectors []*scaleoutCollector
-	var addrs []string
-	for i := range 3 {
-		c := startScaleoutCollector(t, bin, fmt.Sprintf("collector%d", i+1), jwt, ledger)
-		collectors = append(collectors, c)
-		addrs = append(addrs, c.addr())
-	}
-	lb := startHAProxy(t, addrs)
-	prom := startScaleoutPrometheus(t, collectors)
+	collectors, lb, prom := startScaleoutGroup(t, jwt)
 	planPath := filepath.Join(t.TempDir(), "plan.yaml")
 	require.NoError(t, os.WriteFile(planPath, []byte(scaleoutPlan), 0o600))
 
@@ -593,18 +599,7 @@ func (p *failoverProbe) stop(killedAt time.Time) failoverGap {
 // collectors (the dead one restarted with its stored counts) equals the
 // deployments run.
 func TestScaleOutRetriedFinishCountsOnce(t *testing.T) {
-	bin := collectorproc.Binary(t)
-	jwt := "scaleout-dup-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	ledger := t.TempDir()
-	var collectors []*scaleoutCollector
-	var addrs []string
-	for i := range 3 {
-		c := startScaleoutCollector(t, bin, fmt.Sprintf("collector%d", i+1), jwt, ledger)
-		collectors = append(collectors, c)
-		addrs = append(addrs, c.addr())
-	}
-	lb := startHAProxy(t, addrs)
-	prom := startScaleoutPrometheus(t, collectors)
+	collectors, lb, prom := startScaleoutGroup(t, "scaleout-dup-"+strconv.FormatInt(time.Now().UnixNano(), 36))
 
 	const deployments = 12
 	send := func(id string, body []byte) {
