@@ -33,6 +33,30 @@ func (s SpanID) IsEmpty() bool { return s == SpanID{} }
 func (t TraceID) String() string { return hex.EncodeToString(t[:]) }
 func (s SpanID) String() string  { return hex.EncodeToString(s[:]) }
 
+// Ids are text in hex, as in a traceparent, wherever they are encoded
+// (the receiver's stored in-flight state).
+func (t TraceID) MarshalText() ([]byte, error) { return hexText(t[:]), nil }
+func (s SpanID) MarshalText() ([]byte, error)  { return hexText(s[:]), nil }
+
+func (t *TraceID) UnmarshalText(b []byte) error { return fromHexText("trace id", b, t[:]) }
+func (s *SpanID) UnmarshalText(b []byte) error  { return fromHexText("span id", b, s[:]) }
+
+func hexText(id []byte) []byte {
+	out := make([]byte, hex.EncodedLen(len(id)))
+	hex.Encode(out, id)
+	return out
+}
+
+func fromHexText(what string, b, dst []byte) error {
+	if len(b) != hex.EncodedLen(len(dst)) {
+		return fmt.Errorf("%s: want %d hex digits, got %d", what, hex.EncodedLen(len(dst)), len(b))
+	}
+	if _, err := hex.Decode(dst, b); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
 // Version-tagged domain separators: a new derivation gets a new tag.
 const (
 	tagTrace      = "fastdeploy/v1/trace"

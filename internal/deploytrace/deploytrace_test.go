@@ -90,3 +90,35 @@ func FuzzParseTraceparent(f *testing.F) {
 		require.Equal(t, sp, sp2)
 	})
 }
+
+func TestIDsAreHexText(t *testing.T) {
+	t.Parallel()
+	tr := DeploymentTraceID("42")
+	sp := DeploymentSpanID(tr, "42")
+	rawT, err := tr.MarshalText()
+	require.NoError(t, err)
+	assert.Equal(t, tr.String(), string(rawT))
+	rawS, err := sp.MarshalText()
+	require.NoError(t, err)
+	assert.Equal(t, sp.String(), string(rawS))
+	var gotT TraceID
+	require.NoError(t, gotT.UnmarshalText(rawT))
+	assert.Equal(t, tr, gotT)
+	var gotS SpanID
+	require.NoError(t, gotS.UnmarshalText(rawS))
+	assert.Equal(t, sp, gotS)
+
+	for _, tc := range []struct{ name, text string }{
+		{"empty", ""},
+		{"one digit short", tr.String()[:31]},
+		{"one byte long", tr.String() + "00"},
+		{"not hex", "zz" + tr.String()[2:]},
+		{"a span id", sp.String()},
+	} {
+		var id TraceID
+		assert.Error(t, id.UnmarshalText([]byte(tc.text)), "trace id %s", tc.name)
+	}
+	var id SpanID
+	assert.ErrorContains(t, id.UnmarshalText([]byte(tr.String())), "span id: want 16 hex digits, got 32")
+	assert.Error(t, id.UnmarshalText([]byte("0123456789abcdeg")), "span id not hex")
+}

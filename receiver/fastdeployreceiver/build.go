@@ -28,36 +28,36 @@ const spanAttributes = 12
 // id. The caller adds what is particular to its kind.
 func (x *txn) startSpan(d *deploymentState, id, parent deploytrace.SpanID, name, kind string, start, end time.Time) (ptrace.Span, pcommon.Map) {
 	span := x.out.newSpan(d.key())
-	setIDs(span, d.trace, id, parent)
+	setIDs(span, d.Trace, id, parent)
 	span.SetName(name)
 	setTimes(span, start, end)
 	a := span.Attributes()
 	// Room for what most kinds add, so the map grows once, not four times.
 	a.EnsureCapacity(spanAttributes)
 	a.PutStr(deployattr.SpanKind, kind)
-	putStrIf(a, deployattr.DeploymentID, string(d.info.ID))
+	putStrIf(a, deployattr.DeploymentID, string(d.Info.ID))
 	return span, a
 }
 
 func (x *txn) emitDeployment(d *deploymentState, status string, start, end time.Time) {
-	span, a := x.startSpan(d, d.spanID(), d.parent, "deploy "+d.info.Service, deployattr.SpanKindDeployment, start, end)
+	span, a := x.startSpan(d, d.spanID(), d.Parent, "deploy "+d.Info.Service, deployattr.SpanKindDeployment, start, end)
 	// SERVER: the CICD convention's kind for a pipeline run.
 	span.SetKind(ptrace.SpanKindServer)
-	a.PutStr(deployattr.DeploymentName, d.info.Service)
-	putStrIf(a, deployattr.DeploymentEnvironment, d.info.Environment)
+	a.PutStr(deployattr.DeploymentName, d.Info.Service)
+	putStrIf(a, deployattr.DeploymentEnvironment, d.Info.Environment)
 	a.PutStr(deployattr.DeploymentStatus, deployattr.DeploymentStatusOf(status))
 	a.PutStr(deployattr.Status, status)
-	a.PutStr(deployattr.PipelineName, d.info.Service)
-	a.PutStr(deployattr.PipelineRunID, string(d.info.ID))
+	a.PutStr(deployattr.PipelineName, d.Info.Service)
+	a.PutStr(deployattr.PipelineRunID, string(d.Info.ID))
 	a.PutStr(deployattr.PipelineResult, deployattr.PipelineResultOf(status))
-	putStrIf(a, deployattr.VCSRevision, d.info.Revision)
-	if d.info.RevisionTime != nil {
-		a.PutStr(deployattr.VCSRevisionTime, d.info.RevisionTime.UTC().Format(time.RFC3339Nano))
+	putStrIf(a, deployattr.VCSRevision, d.Info.Revision)
+	if d.Info.RevisionTime != nil {
+		a.PutStr(deployattr.VCSRevisionTime, d.Info.RevisionTime.UTC().Format(time.RFC3339Nano))
 	}
-	putStrIf(a, deployattr.UserName, d.info.User)
-	putStrIf(a, deployattr.Origin, d.info.Origin)
-	if len(d.info.Context) > 0 {
-		putMap(a.PutEmptyMap(deployattr.Context), d.info.Context)
+	putStrIf(a, deployattr.UserName, d.Info.User)
+	putStrIf(a, deployattr.Origin, d.Info.Origin)
+	if len(d.Info.Context) > 0 {
+		putMap(a.PutEmptyMap(deployattr.Context), d.Info.Context)
 	}
 	switch {
 	case status == deployevent.StatusTimeout:
@@ -66,8 +66,8 @@ func (x *txn) emitDeployment(d *deploymentState, status string, start, end time.
 	case deployevent.IsFailure(status):
 		msg := "deployment failed"
 		errType := "failure"
-		if d.failedStep != "" {
-			msg = "deployment failed at step " + d.failedStep
+		if d.FailedStep != "" {
+			msg = "deployment failed at step " + d.FailedStep
 			errType = "step_failure"
 		}
 		a.PutStr(deployattr.ErrorType, errType)
@@ -75,9 +75,9 @@ func (x *txn) emitDeployment(d *deploymentState, status string, start, end time.
 	case status == deployevent.StatusSuccess:
 		span.Status().SetCode(ptrace.StatusCodeOk)
 	}
-	if d.playbook != nil {
-		x.emitPlaybook(d, d.playbook.start, d.playbook.end)
-		d.playbook = nil
+	if d.Playbook != nil {
+		x.emitPlaybook(d, d.Playbook.Start, d.Playbook.End)
+		d.Playbook = nil
 	}
 }
 
@@ -123,12 +123,12 @@ func stepCause(step *deployevent.Step) string {
 }
 
 func (x *txn) emitStep(d *deploymentState, step *deployevent.Step, start, end time.Time) {
-	stepID := deploytrace.StepSpanID(d.trace, string(d.info.ID), step.Name, step.Position)
+	stepID := deploytrace.StepSpanID(d.Trace, string(d.Info.ID), step.Name, step.Position)
 	span, a := x.startSpan(d, stepID, d.spanID(), step.Name, deployattr.SpanKindStep, start, end)
 	span.SetKind(ptrace.SpanKindInternal)
-	putStrIf(a, deployattr.DeploymentEnvironment, d.info.Environment)
+	putStrIf(a, deployattr.DeploymentEnvironment, d.Info.Environment)
 	a.PutStr(deployattr.TaskName, step.Name)
-	a.PutStr(deployattr.TaskRunID, string(d.info.ID)+"/"+strconv.Itoa(step.Position))
+	a.PutStr(deployattr.TaskRunID, string(d.Info.ID)+"/"+strconv.Itoa(step.Position))
 	a.PutStr(deployattr.TaskRunResult, deployattr.PipelineResultOf(step.State))
 	a.PutStr(deployattr.Status, step.State)
 	a.PutInt(deployattr.StepPosition, int64(step.Position))
@@ -156,7 +156,7 @@ func (x *txn) emitStep(d *deploymentState, step *deployevent.Step, start, end ti
 	if step.Command == "" {
 		return
 	}
-	sub, sa := x.startSpan(d, deploytrace.SubprocessSpanID(d.trace, string(d.info.ID), step.Name, step.Position), stepID, commandName(step.Command), deployattr.SpanKindSubprocess, start, end)
+	sub, sa := x.startSpan(d, deploytrace.SubprocessSpanID(d.Trace, string(d.Info.ID), step.Name, step.Position), stepID, commandName(step.Command), deployattr.SpanKindSubprocess, start, end)
 	sub.SetKind(ptrace.SpanKindInternal)
 	sa.PutStr(deployattr.ProcessCommand, step.Command)
 	if step.PID != nil {
@@ -192,14 +192,14 @@ func commandName(cmd string) string {
 const playbookStepName = "ansible-playbook"
 
 func (x *txn) emitPlaybook(d *deploymentState, start, end time.Time) {
-	span, a := x.startSpan(d, deploytrace.PlaybookStepSpanID(d.trace, string(d.info.ID)), d.spanID(), playbookStepName, deployattr.SpanKindStep, start, end)
+	span, a := x.startSpan(d, deploytrace.PlaybookStepSpanID(d.Trace, string(d.Info.ID)), d.spanID(), playbookStepName, deployattr.SpanKindStep, start, end)
 	span.SetKind(ptrace.SpanKindInternal)
-	putStrIf(a, deployattr.DeploymentEnvironment, d.info.Environment)
+	putStrIf(a, deployattr.DeploymentEnvironment, d.Info.Environment)
 	a.PutStr(deployattr.TaskName, playbookStepName)
 }
 
 func (x *txn) emitTask(d *deploymentState, parent deploytrace.SpanID, t *ansibleTask) {
-	id := deploytrace.TaskSpanID(d.trace, parent, t.Position, t.Host)
+	id := deploytrace.TaskSpanID(d.Trace, parent, t.Position, t.Host)
 	name := t.Name
 	if name == "" {
 		name = fmt.Sprintf("ansible task %d", t.Position)
@@ -209,7 +209,7 @@ func (x *txn) emitTask(d *deploymentState, parent deploytrace.SpanID, t *ansible
 		// One item of a loop: a child of the task's span on its host,
 		// named by its label as the terminal shows it.
 		spanParent = id
-		id = deploytrace.AnsibleSpanID(d.trace, parent, "json_cb-item", strconv.Itoa(t.Position), t.Host, strconv.Itoa(t.ItemIndex))
+		id = deploytrace.AnsibleSpanID(d.Trace, parent, "json_cb-item", strconv.Itoa(t.Position), t.Host, strconv.Itoa(t.ItemIndex))
 		label := t.Item
 		if label == "" {
 			label = strconv.Itoa(t.ItemIndex)
@@ -249,7 +249,7 @@ func (x *txn) emitTask(d *deploymentState, parent deploytrace.SpanID, t *ansible
 		span.Status().SetCode(ptrace.StatusCodeOk)
 	}
 
-	lr := x.ansibleLog(d, d.trace, id, label, t.Host, hostStatus, t.Start, t.End, failed, failed && t.IgnoreErrors)
+	lr := x.ansibleLog(d, d.Trace, id, label, t.Host, hostStatus, t.Start, t.End, failed, failed && t.IgnoreErrors)
 	body := fmt.Sprintf("ansible task %d %s: %s after %s", t.Position, name, t.State, t.End.Sub(t.Start).Round(time.Millisecond))
 	if t.Host != "" {
 		body += " on " + t.Host
@@ -369,11 +369,11 @@ func (x *txn) startLog(d *deploymentState, trace deploytrace.TraceID, span deplo
 
 func (x *txn) newLog(d *deploymentState, ev *deployevent.Event, span deploytrace.SpanID, failed bool) plog.LogRecord {
 	num, text := severity(failed)
-	lr, a := x.startLog(d, d.trace, span, ev.Type, ev.Time, num, text, 8)
+	lr, a := x.startLog(d, d.Trace, span, ev.Type, ev.Time, num, text, 8)
 	putStrIf(a, deployattr.LogEventID, ev.ID)
-	a.PutStr(deployattr.DeploymentID, string(d.info.ID))
-	putStrIf(a, deployattr.DeploymentEnvironment, d.info.Environment)
-	putStrIf(a, deployattr.UserName, d.info.User)
+	a.PutStr(deployattr.DeploymentID, string(d.Info.ID))
+	putStrIf(a, deployattr.DeploymentEnvironment, d.Info.Environment)
+	putStrIf(a, deployattr.UserName, d.Info.User)
 	return lr
 }
 
@@ -381,12 +381,12 @@ func (x *txn) deploymentLog(d *deploymentState, ev *deployevent.Event, span depl
 	failed := deployevent.IsFailure(ev.Deployment.Status)
 	lr := x.newLog(d, ev, span, failed)
 	a := lr.Attributes()
-	subject := fmt.Sprintf("deployment %s of %s", d.info.ID, d.info.Service)
-	if d.info.Environment != "" {
-		subject += " to " + d.info.Environment
+	subject := fmt.Sprintf("deployment %s of %s", d.Info.ID, d.Info.Service)
+	if d.Info.Environment != "" {
+		subject += " to " + d.Info.Environment
 	}
 	if ev.Type == deployevent.TypeDeploymentStarted {
-		putStrIf(a, deployattr.VCSRevision, d.info.Revision)
+		putStrIf(a, deployattr.VCSRevision, d.Info.Revision)
 		lr.Body().SetStr(subject + " started")
 		return
 	}
@@ -396,7 +396,7 @@ func (x *txn) deploymentLog(d *deploymentState, ev *deployevent.Event, span depl
 }
 
 func (x *txn) stepLog(d *deploymentState, ev *deployevent.Event, step *deployevent.Step, took time.Duration) {
-	stepID := deploytrace.StepSpanID(d.trace, string(d.info.ID), step.Name, step.Position)
+	stepID := deploytrace.StepSpanID(d.Trace, string(d.Info.ID), step.Name, step.Position)
 	state := step.State
 	if ev.Type == deployevent.TypeStepStarted {
 		state = deployevent.StateRunning
@@ -415,7 +415,7 @@ func (x *txn) stepLog(d *deploymentState, ev *deployevent.Event, step *deployeve
 	// Bodies count steps from 1, as the deployer's console does; the
 	// position attribute stays 0-based, as in the events.
 	if ev.Type == deployevent.TypeStepStarted {
-		lr.Body().SetStr(fmt.Sprintf("step %d %s of deployment %s started", step.Position+1, step.Name, d.info.ID))
+		lr.Body().SetStr(fmt.Sprintf("step %d %s of deployment %s started", step.Position+1, step.Name, d.Info.ID))
 		return
 	}
 	a.PutInt(deployattr.LogDurationMS, took.Milliseconds())
@@ -426,7 +426,7 @@ func (x *txn) stepLog(d *deploymentState, ev *deployevent.Event, step *deployeve
 		a.PutInt(deployattr.ProcessExitCode, int64(*step.ExitCode))
 	}
 	putStrIf(a, deployattr.ProcessExitSignal, step.ExitSignal)
-	body := fmt.Sprintf("step %d %s of deployment %s finished: %s after %s", step.Position+1, step.Name, d.info.ID, state, took.Round(time.Millisecond))
+	body := fmt.Sprintf("step %d %s of deployment %s finished: %s after %s", step.Position+1, step.Name, d.Info.ID, state, took.Round(time.Millisecond))
 	if step.Ignored {
 		body += " (ignored: continue_on_error)"
 	}
@@ -450,7 +450,7 @@ func (x *txn) ansibleLog(d *deploymentState, trace deploytrace.TraceID, span dep
 		num, text = plog.SeverityNumberWarn, "WARN"
 	}
 	lr, la := x.startLog(d, trace, span, "ansible.task", end, num, text, 6)
-	putStrIf(la, deployattr.DeploymentID, string(d.info.ID))
+	putStrIf(la, deployattr.DeploymentID, string(d.Info.ID))
 	la.PutStr(deployattr.AnsibleTaskName, label)
 	putStrIf(la, deployattr.AnsibleHost, host)
 	la.PutStr(deployattr.AnsibleHostStatus, hostStatus)
@@ -459,9 +459,9 @@ func (x *txn) ansibleLog(d *deploymentState, trace deploytrace.TraceID, span dep
 }
 
 func (x *txn) emitPlay(d *deploymentState, id, parent deploytrace.SpanID, run *ansibleRun, end time.Time) {
-	span, a := x.startSpan(d, id, parent, "play "+run.playName, deployattr.SpanKindAnsiblePlay, run.playStart, later(end, run.playStart))
-	a.PutStr(deployattr.AnsiblePlayName, run.playName)
-	setOutcome(span, run.playFail, "a task failed")
+	span, a := x.startSpan(d, id, parent, "play "+run.PlayName, deployattr.SpanKindAnsiblePlay, run.PlayStart, later(end, run.PlayStart))
+	a.PutStr(deployattr.AnsiblePlayName, run.PlayName)
+	setOutcome(span, run.PlayFail, "a task failed")
 }
 
 func (x *txn) emitJSONLTask(d *deploymentState, id deploytrace.SpanID, t *jsonlTask) {

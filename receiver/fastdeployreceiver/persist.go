@@ -3,7 +3,6 @@ package fastdeployreceiver
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -14,7 +13,6 @@ import (
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 
-	"github.com/fastdeploy/otelcol-fastdeploy/internal/deployevent"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
 )
 
@@ -28,44 +26,47 @@ const (
 	persistedFormat = 1
 )
 
+// persistedState is the stored document. Its records are the in-flight
+// structs themselves (tracker.go: every field exported, with a json tag,
+// TestInFlightStructsAreStoredByTag), so a field added there is stored
+// with no second edit here.
 type persistedState struct {
-	Format      int                   `json:"format"`
-	Deployments []persistedDeployment `json:"deployments"`
-	Steps       []persistedStep       `json:"steps"`
-	Runs        []persistedRun        `json:"runs,omitempty"`
+	Format      int               `json:"format"`
+	Deployments []deploymentState `json:"deployments"`
+	Steps       []storedStep      `json:"steps"`
+	Runs        []storedRun       `json:"runs,omitempty"`
 }
 
-type persistedDeployment struct {
-	Info       deployevent.Deployment `json:"info"`
-	Trace      string                 `json:"trace"`
-	Parent     string                 `json:"parent,omitempty"`
-	Explicit   bool                   `json:"explicit,omitempty"`
-	Started    time.Time              `json:"started"`
-	StartSeen  bool                   `json:"start_seen,omitempty"`
-	LastEvent  time.Time              `json:"last_event"`
-	Touched    time.Time              `json:"touched"`
-	FailedStep string                 `json:"failed_step,omitempty"`
-	FailedAt   time.Time              `json:"failed_at"`
-	StepCount  int                    `json:"step_count,omitempty"`
-	FdSteps    []fdStep               `json:"fastdeploy_steps,omitempty"`
-	Playbook   []time.Time            `json:"playbook,omitempty"`
+// storedStep is a step with the part of its key its state lacks (the
+// rest of the key is in the step).
+type storedStep struct {
+	Deployment string `json:"deployment"`
+	stepState
 }
 
-type persistedStep struct {
-	Deployment string           `json:"deployment"`
-	Step       deployevent.Step `json:"step"`
-	Started    time.Time        `json:"started"`
-	LastEvent  time.Time        `json:"last_event"`
-	Touched    time.Time        `json:"touched"`
+func (s *storedStep) key() stepKey {
+	return stepKey{deployment: s.Deployment, name: s.Step.Name, position: s.Step.Position}
 }
 
-type persistedRun struct {
-	Parent    string    `json:"parent"`
-	Start     time.Time `json:"start"`
-	PlayID    string    `json:"play_id,omitempty"`
-	PlayName  string    `json:"play_name,omitempty"`
-	PlayStart time.Time `json:"play_start"`
-	PlayFail  bool      `json:"play_fail,omitempty"`
+// storedRun is an Ansible run with its key.
+type storedRun struct {
+	Parent deploytrace.SpanID `json:"parent"`
+	ansibleRun
+}
+
+// An extent is stored as [start, end].
+func (e extent) MarshalJSON() ([]byte, error) { return json.Marshal([]time.Time{e.Start, e.End}) }
+
+func (e *extent) UnmarshalJSON(raw []byte) error {
+	var se []time.Time
+	if err := json.Unmarshal(raw, &se); err != nil {
+		return err
+	}
+	if len(se) != 2 {
+		return fmt.Errorf("extent: want [start, end], got %d times", len(se))
+	}
+	e.Start, e.End = se[0], se[1]
+	return nil
 }
 
 type dedupChunk struct {
@@ -87,8 +88,8 @@ type persister struct {
 	// its JSON, by the state it was made from: a transaction replaces the
 	// states it changes (clone), so a state seen before is unchanged and
 	// is neither redacted nor encoded again.
-	deploymentRecords map[*deploymentState]cached[persistedDeployment]
-	stepRecords       map[*stepState]cached[persistedStep]
+	deploymentRecords map[*deploymentState]cached[deploymentState]
+	stepRecords       map[*stepState]cached[storedStep]
 }
 
 type cached[R any] struct {
@@ -124,23 +125,21 @@ func (p *persister) load(ctx context.Context, t *tracker) error {
 		if err := dec.Decode(&st); err != nil {
 			return fmt.Errorf("decode state: %w", err)
 		}
+		if st.Format != persistedFormat {
+			return fmt.Errorf("decode state: stored format %d, this collector reads format %d", st.Format, persistedFormat)
+		}
 		for i := range st.Deployments {
-			d, err := st.Deployments[i].state()
-			if err != nil {
-				return fmt.Errorf("decode state: %w", err)
+			d := &st.Deployments[i]
+			if d.Trace.IsEmpty() {
+				return fmt.Errorf("decode state: deployment %q has no trace id", d.Info.ID)
 			}
-			t.deployments[string(d.info.ID)] = d
+			t.deployments[string(d.Info.ID)] = d
 		}
-		for _, ps := range st.Steps {
-			k, s := ps.state()
-			t.steps[k] = s
+		for i := range st.Steps {
+			t.steps[st.Steps[i].key()] = &st.Steps[i].stepState
 		}
-		for _, pr := range st.Runs {
-			parent, run, err := pr.state()
-			if err != nil {
-				return fmt.Errorf("decode state: %w", err)
-			}
-			t.runs.Put(parent, run)
+		for _, r := range st.Runs {
+			t.runs.Put(r.Parent, r.ansibleRun)
 		}
 	}
 	var chunks []dedupChunk
@@ -173,15 +172,6 @@ func (p *persister) load(ctx context.Context, t *tracker) error {
 			p.chunk = nil
 		}
 	}
-	return nil
-}
-
-func decodeHexID(s string, dst []byte) error {
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != len(dst) {
-		return fmt.Errorf("want %d hex bytes", len(dst))
-	}
-	copy(dst, b)
 	return nil
 }
 
@@ -220,28 +210,29 @@ func (p *persister) save(ctx context.Context, t *tracker, stateChanged bool, ids
 
 // records are the stored forms of the tracker's state, secrets redacted,
 // in their stored order.
-func (p *persister) records(t *tracker) ([]cached[persistedDeployment], []cached[persistedStep], []persistedRun, error) {
-	deployments := make(map[*deploymentState]cached[persistedDeployment], len(t.deployments))
-	ds := make([]cached[persistedDeployment], 0, len(t.deployments))
+func (p *persister) records(t *tracker) ([]cached[deploymentState], []cached[storedStep], []storedRun, error) {
+	deployments := make(map[*deploymentState]cached[deploymentState], len(t.deployments))
+	ds := make([]cached[deploymentState], 0, len(t.deployments))
 	for _, id := range slices.Sorted(maps.Keys(t.deployments)) {
 		d := t.deployments[id]
 		c, ok := p.deploymentRecords[d]
 		if !ok {
 			var err error
-			if c, err = encodeCached(redacted(p.atRest, d.record())); err != nil {
+			if c, err = encodeCached(redacted(p.atRest, *d)); err != nil {
 				return nil, nil, nil, err
 			}
 		}
 		deployments[d] = c
 		ds = append(ds, c)
 	}
-	steps := make(map[*stepState]cached[persistedStep], len(t.steps))
-	ss := make([]cached[persistedStep], 0, len(t.steps))
+	steps := make(map[*stepState]cached[storedStep], len(t.steps))
+	ss := make([]cached[storedStep], 0, len(t.steps))
 	for k, s := range t.steps {
 		c, ok := p.stepRecords[s]
 		if !ok {
 			var err error
-			if c, err = encodeCached(redacted(p.atRest, s.record(k.deployment))); err != nil {
+			rec := storedStep{Deployment: p.atRest.str(k.deployment, false), stepState: redacted(p.atRest, *s)}
+			if c, err = encodeCached(rec); err != nil {
 				return nil, nil, nil, err
 			}
 		}
@@ -249,7 +240,7 @@ func (p *persister) records(t *tracker) ([]cached[persistedDeployment], []cached
 		ss = append(ss, c)
 	}
 	p.deploymentRecords, p.stepRecords = deployments, steps
-	slices.SortFunc(ss, func(x, y cached[persistedStep]) int {
+	slices.SortFunc(ss, func(x, y cached[storedStep]) int {
 		a, b := x.rec, y.rec
 		if c := strings.Compare(a.Deployment, b.Deployment); c != 0 {
 			return c
@@ -259,14 +250,14 @@ func (p *persister) records(t *tracker) ([]cached[persistedDeployment], []cached
 		}
 		return strings.Compare(a.Step.Name, b.Step.Name)
 	})
-	var runs []persistedRun
+	var runs []storedRun
 	t.runs.All(func(parent deploytrace.SpanID, r ansibleRun) bool {
-		if r.playID != "" || !r.start.IsZero() { // else a finished run
-			runs = append(runs, redacted(p.atRest, r.record(parent)))
+		if r.PlayID != "" || !r.Start.IsZero() { // else a finished run
+			runs = append(runs, storedRun{Parent: parent, ansibleRun: redacted(p.atRest, r)})
 		}
 		return true
 	})
-	slices.SortFunc(runs, func(a, b persistedRun) int { return strings.Compare(a.Parent, b.Parent) })
+	slices.SortFunc(runs, func(a, b storedRun) int { return bytes.Compare(a.Parent[:], b.Parent[:]) })
 	return ds, ss, runs, nil
 }
 
@@ -329,61 +320,4 @@ func writeList[R any](buf *bytes.Buffer, list []cached[R]) {
 		buf.Write(c.raw)
 	}
 	buf.WriteByte(']')
-}
-
-// Each in-flight struct and its stored form convert here, in pairs, and
-// nowhere else; TestPersistRoundTripsEveryField fills every field of the
-// in-flight structs (by reflection, so a field added later is covered)
-// and wants them back after a save and a load.
-
-func (d *deploymentState) record() persistedDeployment {
-	pd := persistedDeployment{Info: d.info, Trace: d.trace.String(), Explicit: d.explicit, Started: d.started,
-		StartSeen: d.startSeen, LastEvent: d.lastEvent, Touched: d.touched, FailedStep: d.failedStep, FailedAt: d.failedAt,
-		StepCount: d.stepCount, FdSteps: d.fdSteps}
-	if !d.parent.IsEmpty() {
-		pd.Parent = d.parent.String()
-	}
-	if d.playbook != nil {
-		pd.Playbook = []time.Time{d.playbook.start, d.playbook.end}
-	}
-	return pd
-}
-
-func (pd *persistedDeployment) state() (*deploymentState, error) {
-	d := &deploymentState{info: pd.Info, explicit: pd.Explicit, started: pd.Started, startSeen: pd.StartSeen,
-		lastEvent: pd.LastEvent, touched: pd.Touched, failedStep: pd.FailedStep, failedAt: pd.FailedAt,
-		stepCount: pd.StepCount, fdSteps: pd.FdSteps}
-	if err := decodeHexID(pd.Trace, d.trace[:]); err != nil {
-		return nil, fmt.Errorf("deployment trace id: %w", err)
-	}
-	if pd.Parent != "" {
-		if err := decodeHexID(pd.Parent, d.parent[:]); err != nil {
-			return nil, fmt.Errorf("deployment parent id: %w", err)
-		}
-	}
-	if len(pd.Playbook) == 2 {
-		d.playbook = &extent{start: pd.Playbook[0], end: pd.Playbook[1]}
-	}
-	return d, nil
-}
-
-func (s *stepState) record(deployment string) persistedStep {
-	return persistedStep{Deployment: deployment, Step: s.step, Started: s.started, LastEvent: s.lastEvent, Touched: s.touched}
-}
-
-func (ps *persistedStep) state() (stepKey, *stepState) {
-	k := stepKey{deployment: ps.Deployment, name: ps.Step.Name, position: ps.Step.Position}
-	return k, &stepState{step: ps.Step, started: ps.Started, lastEvent: ps.LastEvent, touched: ps.Touched}
-}
-
-func (r ansibleRun) record(parent deploytrace.SpanID) persistedRun {
-	return persistedRun{Parent: parent.String(), Start: r.start, PlayID: r.playID, PlayName: r.playName, PlayStart: r.playStart, PlayFail: r.playFail}
-}
-
-func (pr *persistedRun) state() (deploytrace.SpanID, ansibleRun, error) {
-	var parent deploytrace.SpanID
-	if err := decodeHexID(pr.Parent, parent[:]); err != nil {
-		return parent, ansibleRun{}, fmt.Errorf("ansible run parent: %w", err)
-	}
-	return parent, ansibleRun{start: pr.Start, playID: pr.PlayID, playName: pr.PlayName, playStart: pr.PlayStart, playFail: pr.PlayFail}, nil
 }

@@ -182,12 +182,12 @@ func TestPersistRedactsSecretsAtRest(t *testing.T) {
 	var run ansibleRun
 	fillPlanted(t, reflect.ValueOf(&run).Elem(), p, &seed)
 	pristine := d.clone()
-	pristineContext, err := json.Marshal(d.info.Context)
+	pristineContext, err := json.Marshal(d.Info.Context)
 	require.NoError(t, err)
 
 	tr := newTracker(time.Hour, 16, "test")
-	tr.deployments[string(d.info.ID)] = &d
-	tr.steps[stepKey{deployment: string(d.info.ID), name: s.step.Name, position: s.step.Position}] = &s
+	tr.deployments[string(d.Info.ID)] = &d
+	tr.steps[stepKey{deployment: string(d.Info.ID), name: s.Step.Name, position: s.Step.Position}] = &s
 	tr.runs.Put(deploytrace.SpanID{1, 2, 3, 4, 5, 6, 7, 8}, run)
 	store := &memStorage{data: map[string][]byte{}}
 	tr.persist, err = newPersister(store, 16)
@@ -242,7 +242,7 @@ func TestPersistRedactsSecretsAtRest(t *testing.T) {
 	assert.Contains(t, raw.String(), "[REDACTED:github_token]")
 
 	assert.Equal(t, pristine, &d, "the in-flight deployment is not changed")
-	after, err := json.Marshal(d.info.Context)
+	after, err := json.Marshal(d.Info.Context)
 	require.NoError(t, err)
 	assert.JSONEq(t, string(pristineContext), string(after), "nor its context")
 	assert.True(t, tr.delivered.Contains(deliveryIDs[0]) == false, "save does not record delivery ids in memory; commit does")
@@ -287,10 +287,10 @@ func BenchmarkPersistSaveAtCap(b *testing.B) {
 	pad := strings.Repeat("p", 560)
 	for i := range defaultMaxInflightDeployments {
 		id := fmt.Sprintf("d%d", i)
-		tr.deployments[id] = &deploymentState{trace: deploytrace.DeploymentTraceID(id), started: testNow, touched: testNow}
-		tr.deployments[id].info.ID = "x"
-		tr.deployments[id].info.Service = "api"
-		tr.deployments[id].info.Context = map[string]any{"pad": pad, "n": json.Number(fmt.Sprint(i))}
+		tr.deployments[id] = &deploymentState{Trace: deploytrace.DeploymentTraceID(id), Started: testNow, Touched: testNow}
+		tr.deployments[id].Info.ID = "x"
+		tr.deployments[id].Info.Service = "api"
+		tr.deployments[id].Info.Context = map[string]any{"pad": pad, "n": json.Number(fmt.Sprint(i))}
 	}
 	store := &memStorage{data: map[string][]byte{}}
 	var err error

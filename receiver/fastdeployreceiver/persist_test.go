@@ -78,7 +78,7 @@ func TestRestartCompletesInFlightDeployments(t *testing.T) {
 
 	after := restartable(t, store, nil)
 	assert.Equal(t, 2, after.r.tracker.inflight(), "in-flight deployment and step restored")
-	assert.Equal(t, "migrate", after.r.tracker.deployments["7"].failedStep, "what happened before the restart counts")
+	assert.Equal(t, "migrate", after.r.tracker.deployments["7"].FailedStep, "what happened before the restart counts")
 	rep := after.events(t,
 		stepEv("step.started", "d", "2026-11-27T11:00:06Z", "rollback", 1, ""),
 		stepEv("step.finished", "e", "2026-11-27T11:00:09Z", "rollback", 1, "success"),

@@ -25,7 +25,7 @@ func (x *txn) ansible(batch *ansibleBatch, target ansibleTarget) {
 		x.jsonlRun(d, parent, batch.events)
 	}
 	if live && target.deployment != "" {
-		d.touched = x.now
+		d.Touched = x.now
 	}
 }
 
@@ -44,15 +44,15 @@ func (b *ansibleBatch) extent() extent {
 func (x *txn) ansibleDeployment(target ansibleTarget) *deploymentState {
 	if target.deployment != "" {
 		if d, _ := x.deployment(target.deployment, false); d != nil {
-			if d.info.Service == "" {
-				d.info.Service = target.service
+			if d.Info.Service == "" {
+				d.Info.Service = target.service
 			}
 			return d
 		}
 	}
-	d := &deploymentState{info: deployevent.Deployment{ID: deployevent.ID(target.deployment), Service: target.service}}
+	d := &deploymentState{Info: deployevent.Deployment{ID: deployevent.ID(target.deployment), Service: target.service}}
 	if target.deployment != "" {
-		d.trace = deploytrace.DeploymentTraceID(target.deployment)
+		d.Trace = deploytrace.DeploymentTraceID(target.deployment)
 	}
 	return d
 }
@@ -64,11 +64,11 @@ func (x *txn) ansibleParent(d *deploymentState, target ansibleTarget, ext extent
 	if target.traceparent != "" {
 		trace, span, err := deploytrace.ParseTraceparent(target.traceparent)
 		if err == nil {
-			d.trace = trace
+			d.Trace = trace
 			return span, false
 		}
 	}
-	id := string(d.info.ID)
+	id := string(d.Info.ID)
 	if target.step != "" {
 		k := stepKey{deployment: id, name: target.step, position: -1}
 		if target.stepPosition != nil {
@@ -83,28 +83,28 @@ func (x *txn) ansibleParent(d *deploymentState, target ansibleTarget, ext extent
 		}
 		ranCommand := false
 		if s := x.step(k); s != nil {
-			ranCommand = s.step.Command != ""
+			ranCommand = s.Step.Command != ""
 		} else if c, ok := x.closedStep(k); ok {
 			k.position, ranCommand = c.position, c.ranCommand
 		}
 		k.position = max(k.position, 0)
 		if ranCommand {
-			return deploytrace.SubprocessSpanID(d.trace, id, k.name, k.position), false
+			return deploytrace.SubprocessSpanID(d.Trace, id, k.name, k.position), false
 		}
-		return deploytrace.StepSpanID(d.trace, id, k.name, k.position), false
+		return deploytrace.StepSpanID(d.Trace, id, k.name, k.position), false
 	}
 	live := false
 	if x.deployments[id] == d {
 		// Held open until the deployment ends.
-		if d.playbook == nil {
-			d.playbook = &extent{}
+		if d.Playbook == nil {
+			d.Playbook = &extent{}
 		}
-		d.playbook.add(ext.start, ext.end)
+		d.Playbook.add(ext.Start, ext.End)
 		live = true
-	} else if !ext.start.IsZero() {
-		x.emitPlaybook(d, ext.start, ext.end)
+	} else if !ext.Start.IsZero() {
+		x.emitPlaybook(d, ext.Start, ext.End)
 	}
-	return deploytrace.PlaybookStepSpanID(d.trace, id), live
+	return deploytrace.PlaybookStepSpanID(d.Trace, id), live
 }
 
 // jsonlRun turns ansible.posix.jsonl events into playbook > play > task >
@@ -120,7 +120,7 @@ type jsonlTask struct {
 
 func (x *txn) jsonlRun(d *deploymentState, parent deploytrace.SpanID, events []jsonlEvent) {
 	run := x.ansibleRunState(parent)
-	trace := d.trace
+	trace := d.Trace
 	playbookID := deploytrace.AnsibleSpanID(trace, parent, "playbook")
 	ignored := ignoredFailures(events)
 
@@ -134,31 +134,31 @@ func (x *txn) jsonlRun(d *deploymentState, parent deploytrace.SpanID, events []j
 	}
 	var order []string
 	currentPlay := func() deploytrace.SpanID {
-		if run.playID == "" {
+		if run.PlayID == "" {
 			return playbookID
 		}
-		return deploytrace.AnsibleSpanID(trace, parent, "play", run.playID)
+		return deploytrace.AnsibleSpanID(trace, parent, "play", run.PlayID)
 	}
 	closePlay := func(end time.Time) {
-		if run.playID == "" {
+		if run.PlayID == "" {
 			return
 		}
 		x.emitPlay(d, currentPlay(), playbookID, &run, end)
-		run.playID, run.playFail = "", false
+		run.PlayID, run.PlayFail = "", false
 	}
 
 	for i := range events {
 		ev := &events[i]
-		if run.start.IsZero() || ev.Time.Before(run.start) {
-			run.start = earlier(ev.Time, ev.PlayStart)
+		if run.Start.IsZero() || ev.Time.Before(run.Start) {
+			run.Start = earlier(ev.Time, ev.PlayStart)
 		}
 		switch {
 		case ev.Event == "v2_playbook_on_play_start":
 			closePlay(ev.PlayStart)
-			run.playID, run.playName, run.playStart = ev.PlayID, ev.PlayName, ev.PlayStart
+			run.PlayID, run.PlayName, run.PlayStart = ev.PlayID, ev.PlayName, ev.PlayStart
 		case ev.Stats != nil:
 			closePlay(ev.Time)
-			x.emitPlaybookRun(d, parent, playbookID, run.start, ev)
+			x.emitPlaybookRun(d, parent, playbookID, run.Start, ev)
 			run = ansibleRun{}
 		case len(ev.Hosts) > 0:
 			ev.Handler = ev.Handler || handlers[ev.TaskID]
@@ -176,8 +176,8 @@ func (x *txn) jsonlRun(d *deploymentState, parent deploytrace.SpanID, events []j
 				fatal := (state == "failure" && !isIgnored) || state == "unreachable"
 				agg.failed = agg.failed || fatal
 				agg.success = agg.success || state == "success"
-				run.playFail = run.playFail || fatal
-				x.emitHostResult(d, trace, parent, taskID, ev, &ev.Hosts[h], run.playName, state, isIgnored)
+				run.PlayFail = run.PlayFail || fatal
+				x.emitHostResult(d, trace, parent, taskID, ev, &ev.Hosts[h], run.PlayName, state, isIgnored)
 			}
 		}
 	}

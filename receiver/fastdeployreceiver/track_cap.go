@@ -85,7 +85,7 @@ func (t *tracker) idlest(n int, skip func(string) bool) []string {
 		}
 	}
 	slices.SortFunc(all, func(a, b candidate) int {
-		if c := a.d.touched.Compare(b.d.touched); c != 0 {
+		if c := a.d.Touched.Compare(b.d.Touched); c != 0 {
 			return c
 		}
 		return strings.Compare(a.id, b.id)
@@ -105,13 +105,13 @@ func (x *txn) admit() *requestError {
 	t := x.t
 	if t.limits.contextSize > 0 {
 		for id, d := range x.deployments {
-			if d == nil || len(d.info.Context) == 0 {
+			if d == nil || len(d.Info.Context) == 0 {
 				continue
 			}
-			if base, ok := t.deployments[id]; ok && sameMap(base.info.Context, d.info.Context) {
+			if base, ok := t.deployments[id]; ok && sameMap(base.Info.Context, d.Info.Context) {
 				continue // unchanged, checked when it was set
 			}
-			if n := contextSize(d.info.Context); n > t.limits.contextSize {
+			if n := contextSize(d.Info.Context); n > t.limits.contextSize {
 				return &requestError{status: http.StatusRequestEntityTooLarge, reason: "too_large", field: "context", index: -1,
 					limit: "max_deployment_context_size",
 					msg:   fmt.Sprintf("deployment context would hold %d bytes, more than max_deployment_context_size (%d)", n, t.limits.contextSize)}
@@ -198,7 +198,7 @@ func (x *txn) admitSteps() *requestError {
 			}
 		}
 		slices.SortFunc(all, func(a, b candidate) int {
-			if c := a.s.touched.Compare(b.s.touched); c != 0 {
+			if c := a.s.Touched.Compare(b.s.Touched); c != 0 {
 				return c
 			}
 			if c := strings.Compare(a.k.deployment, b.k.deployment); c != 0 {
@@ -251,12 +251,12 @@ func (x *txn) evictStep(k stepKey) {
 	x.evictedSteps++
 	d, _ := x.deployment(k.deployment, false)
 	if d == nil {
-		d = &deploymentState{info: deployevent.Deployment{ID: deployevent.ID(k.deployment)}, trace: deploytrace.DeploymentTraceID(k.deployment)}
+		d = &deploymentState{Info: deployevent.Deployment{ID: deployevent.ID(k.deployment)}, Trace: deploytrace.DeploymentTraceID(k.deployment)}
 	}
-	step := s.step
+	step := s.Step
 	step.State = deployevent.StatusTimeout
 	step.Message = "closed early: max_inflight_steps reached"
-	x.emitStep(d, &step, s.started, later(s.lastEvent, s.started))
+	x.emitStep(d, &step, s.Started, later(s.LastEvent, s.Started))
 }
 
 // evict closes deployments (whose keys the txn holds) early, with their
@@ -279,10 +279,10 @@ func (x *txn) evict(ids []string) {
 			continue // its step.finished went to the collector that owns it
 		}
 		d, _ := x.deployment(k.deployment, false)
-		step := s.step
+		step := s.Step
 		step.State = deployevent.StatusTimeout
 		step.Message = "closed early: max_inflight_deployments reached"
-		x.emitStep(d, &step, s.started, later(s.lastEvent, s.started))
+		x.emitStep(d, &step, s.Started, later(s.LastEvent, s.Started))
 	}
 	for _, id := range ids {
 		if !t.owns(t.deployments[id]) {
@@ -292,10 +292,10 @@ func (x *txn) evict(ids []string) {
 		}
 		d, _ := x.deployment(id, false)
 		x.deployments[id] = nil
-		end := later(d.lastEvent, d.started)
-		x.emitDeployment(d, deployevent.StatusTimeout, d.started, end)
-		x.finished[id] = finishedDeployment{trace: d.trace, service: d.info.Service, environment: d.info.Environment, user: d.info.User,
-			start: d.started, end: end, fdSteps: d.fdSteps}
+		end := later(d.LastEvent, d.Started)
+		x.emitDeployment(d, deployevent.StatusTimeout, d.Started, end)
+		x.finished[id] = finishedDeployment{trace: d.Trace, service: d.Info.Service, environment: d.Info.Environment, user: d.Info.User,
+			start: d.Started, end: end, fdSteps: d.FdSteps}
 		x.evicted++
 	}
 }

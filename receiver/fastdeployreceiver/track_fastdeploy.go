@@ -31,11 +31,11 @@ func tokenStart(x *txn, in *fastdeployFinishInput) *deployevent.Deployment {
 	}
 	heard := in.at
 	if d, _ := x.deployment(in.deployment, false); d != nil {
-		if d.startSeen {
+		if d.StartSeen {
 			return nil
 		}
-		if !d.started.IsZero() {
-			heard = d.started
+		if !d.Started.IsZero() {
+			heard = d.Started
 		}
 	}
 	if in.issued.After(heard) {
@@ -150,22 +150,22 @@ func (d *deploymentState) fdStepByID(id int64, name string) *fdStep {
 	if id == 0 {
 		// posted events may name no step id: the first of that name not yet
 		// emitted
-		for i := range d.fdSteps {
-			if d.fdSteps[i].Name == name && !d.fdSteps[i].Emitted {
-				return &d.fdSteps[i]
+		for i := range d.FdSteps {
+			if d.FdSteps[i].Name == name && !d.FdSteps[i].Emitted {
+				return &d.FdSteps[i]
 			}
 		}
 		return d.addFdStep(name, 0)
 	}
-	for i := range d.fdSteps {
-		if d.fdSteps[i].ID == id {
-			return &d.fdSteps[i]
+	for i := range d.FdSteps {
+		if d.FdSteps[i].ID == id {
+			return &d.FdSteps[i]
 		}
 	}
-	for i := range d.fdSteps {
-		if d.fdSteps[i].ID == 0 && d.fdSteps[i].Name == name {
-			d.fdSteps[i].ID = id
-			return &d.fdSteps[i]
+	for i := range d.FdSteps {
+		if d.FdSteps[i].ID == 0 && d.FdSteps[i].Name == name {
+			d.FdSteps[i].ID = id
+			return &d.FdSteps[i]
 		}
 	}
 	return d.addFdStep(name, id)
@@ -174,10 +174,10 @@ func (d *deploymentState) fdStepByID(id int64, name string) *fdStep {
 // fdStepPosted finds the step a /steps/ call reports: the first of that
 // name no call has reported yet. fastdeploy matches by name the same way.
 func (d *deploymentState) fdStepPosted(name string) *fdStep {
-	for i := range d.fdSteps {
-		if d.fdSteps[i].Name == name && !d.fdSteps[i].Posted {
-			d.fdSteps[i].Posted = true
-			return &d.fdSteps[i]
+	for i := range d.FdSteps {
+		if d.FdSteps[i].Name == name && !d.FdSteps[i].Posted {
+			d.FdSteps[i].Posted = true
+			return &d.FdSteps[i]
 		}
 	}
 	s := d.addFdStep(name, 0)
@@ -186,8 +186,8 @@ func (d *deploymentState) fdStepPosted(name string) *fdStep {
 }
 
 func (d *deploymentState) addFdStep(name string, id int64) *fdStep {
-	d.fdSteps = append(d.fdSteps, fdStep{Name: name, ID: id, Position: len(d.fdSteps)})
-	return &d.fdSteps[len(d.fdSteps)-1]
+	d.FdSteps = append(d.FdSteps, fdStep{Name: name, ID: id, Position: len(d.FdSteps)})
+	return &d.FdSteps[len(d.FdSteps)-1]
 }
 
 // fdDeployment returns the state a fastdeploy event applies to: the live
@@ -201,14 +201,14 @@ func (x *txn) fdDeployment(id string) (*deploymentState, bool) {
 // late stream event finds the steps already emitted.
 func (x *txn) keepFinished(id string, d *deploymentState) {
 	if f, ok := x.finishedDeployment(id); ok {
-		f.fdSteps = d.fdSteps
+		f.fdSteps = d.FdSteps
 		x.finished[id] = f
 	}
 }
 
 func withDefaultService(service string, d *deploymentState) string {
 	if service == "" {
-		service = d.info.Service
+		service = d.Info.Service
 	}
 	if service == "" {
 		service = "unknown_service"
@@ -246,9 +246,9 @@ func (x *txn) compatStep(deployment, service, name, state string, started, finis
 // fdStepUnposted finds the step of that name no result has been posted
 // for, without claiming it.
 func (d *deploymentState) fdStepUnposted(name string) *fdStep {
-	for i := range d.fdSteps {
-		if d.fdSteps[i].Name == name && !d.fdSteps[i].Posted {
-			return &d.fdSteps[i]
+	for i := range d.FdSteps {
+		if d.FdSteps[i].Name == name && !d.FdSteps[i].Posted {
+			return &d.FdSteps[i]
 		}
 	}
 	return d.addFdStep(name, 0)
@@ -280,12 +280,12 @@ func (x *txn) compatFinish(deployment, service string, at time.Time, info *deplo
 	d, _ := x.fdDeployment(deployment)
 	service = withDefaultService(service, d)
 	status := deployevent.StatusSuccess
-	if d.failedStep != "" {
+	if d.FailedStep != "" {
 		status = deployevent.StatusFailure
 	}
 	// A deployment never ends before a step it heard of: the deploy
 	// host's clock may run ahead of ours.
-	at = later(at, d.lastEvent)
+	at = later(at, d.LastEvent)
 	finished := at
 	dep := deployevent.Deployment{ID: deployevent.ID(deployment), Service: service, Finished: &finished, Status: status}
 	if info != nil {

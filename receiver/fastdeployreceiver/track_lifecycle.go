@@ -25,24 +25,24 @@ func (x *txn) lifecycle(ev *deployevent.Event) {
 	x.accepted++
 	id := string(ev.Deployment.ID)
 	d, live := x.deployment(id, true)
-	mergeDeployment(&d.info, &ev.Deployment)
+	mergeDeployment(&d.Info, &ev.Deployment)
 	d.adoptTraceparent(ev.Traceparent)
-	d.lastEvent = later(d.lastEvent, ev.Time)
-	d.touched = x.now
-	if !d.startSeen {
+	d.LastEvent = later(d.LastEvent, ev.Time)
+	d.Touched = x.now
+	if !d.StartSeen {
 		// Without a start event the deployment began with the earliest
 		// thing heard of it, a step's start included: fastdeploy's calls
 		// arrive when a step has finished.
-		d.started = earlier(d.started, ev.Time)
+		d.Started = earlier(d.Started, ev.Time)
 		if ev.Step != nil && ev.Step.Started != nil {
-			d.started = earlier(d.started, *ev.Step.Started)
+			d.Started = earlier(d.Started, *ev.Step.Started)
 		}
 	}
 
 	switch ev.Type {
 	case deployevent.TypeDeploymentStarted:
-		d.startSeen = true
-		d.started = firstTime(ev.Deployment.Started, &ev.Time)
+		d.StartSeen = true
+		d.Started = firstTime(ev.Deployment.Started, &ev.Time)
 		x.deploymentLog(d, ev, d.spanID(), 0)
 
 	case deployevent.TypeStepStarted:
@@ -55,18 +55,18 @@ func (x *txn) lifecycle(ev *deployevent.Event) {
 				x.steps[k] = s
 			}
 		}
-		mergeStep(&s.step, ev.Step)
-		s.started = firstTime(ev.Step.Started, &ev.Time)
-		s.lastEvent = later(s.lastEvent, ev.Time)
-		s.touched = x.now
-		x.stepLog(d, ev, &s.step, 0)
+		mergeStep(&s.Step, ev.Step)
+		s.Started = firstTime(ev.Step.Started, &ev.Time)
+		s.LastEvent = later(s.LastEvent, ev.Time)
+		s.Touched = x.now
+		x.stepLog(d, ev, &s.Step, 0)
 
 	case deployevent.TypeStepFinished:
 		k := stepKey{deployment: id, name: ev.Step.Name, position: ev.Step.Position}
 		var step deployevent.Step
 		var started time.Time
 		if s := x.step(k); s != nil {
-			step, started = s.step, s.started
+			step, started = s.Step, s.Started
 		}
 		mergeStep(&step, ev.Step)
 		start := firstTime(ev.Step.Started, &started, &ev.Time)
@@ -81,8 +81,8 @@ func (x *txn) lifecycle(ev *deployevent.Event) {
 		x.closedSteps[stepKey{deployment: id, name: step.Name, position: -1}] = closed
 		// Earlier failures may have been allowed (continue_on_error); the one
 		// that ended last is what stopped the deployment.
-		if deployevent.IsFailure(step.State) && !step.Ignored && !end.Before(d.failedAt) {
-			d.failedStep, d.failedAt = step.Name, end
+		if deployevent.IsFailure(step.State) && !step.Ignored && !end.Before(d.FailedAt) {
+			d.FailedStep, d.FailedAt = step.Name, end
 		}
 		x.emitStep(d, &step, start, end)
 		x.stepLog(d, ev, &step, end.Sub(start))
@@ -90,7 +90,7 @@ func (x *txn) lifecycle(ev *deployevent.Event) {
 	case deployevent.TypeDeploymentFinished:
 		start := firstTime(ev.Deployment.Started, startIf(d))
 		if start.IsZero() {
-			start = d.started
+			start = d.Started
 		}
 		end := firstTime(ev.Deployment.Finished, &ev.Time)
 		if end.Before(start) {
@@ -101,8 +101,8 @@ func (x *txn) lifecycle(ev *deployevent.Event) {
 		if live {
 			x.deployments[id] = nil
 		}
-		x.finished[id] = finishedDeployment{trace: d.trace, service: d.info.Service, environment: d.info.Environment, user: d.info.User,
-			start: start, end: end, fdSteps: d.fdSteps}
+		x.finished[id] = finishedDeployment{trace: d.Trace, service: d.Info.Service, environment: d.Info.Environment, user: d.Info.User,
+			start: start, end: end, fdSteps: d.FdSteps}
 	}
 	if !live {
 		// A late event of a finished deployment must not revive it.
@@ -176,8 +176,8 @@ func mergeStep(dst *deployevent.Step, src *deployevent.Step) {
 }
 
 func startIf(d *deploymentState) *time.Time {
-	if d.startSeen {
-		return &d.started
+	if d.StartSeen {
+		return &d.Started
 	}
 	return nil
 }

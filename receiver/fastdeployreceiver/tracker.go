@@ -62,45 +62,49 @@ type tracker struct {
 // owns tells whether this collector closes d when it times out: it
 // accepted d's deployment.started, and heard of d since it started.
 func (t *tracker) owns(d *deploymentState) bool {
-	return !t.loadBalanced || (d != nil && d.startSeen && !d.touched.Before(t.since))
+	return !t.loadBalanced || (d != nil && d.StartSeen && !d.Touched.Before(t.since))
 }
 
+// deploymentState is an in-flight deployment. It is also its stored form
+// (persist.go): every field is exported with a json tag, so a restart
+// restores it whole (TestInFlightStructsAreStoredByTag).
 type deploymentState struct {
-	info       deployevent.Deployment
-	trace      deploytrace.TraceID
-	parent     deploytrace.SpanID // upstream parent from a traceparent
-	explicit   bool               // trace came from a traceparent
-	started    time.Time          // event time
-	startSeen  bool
-	lastEvent  time.Time // latest event time heard of it
-	touched    time.Time // wall clock of the latest news, drives the timeout
-	failedStep string    // the failed step that ended last, named in the status message
-	failedAt   time.Time
-	stepCount  int      // positions handed out to fastdeploy steps, which have none
-	fdSteps    []fdStep // fastdeploy's steps, by position, as stream and calls told
-	playbook   *extent  // synthetic step for Ansible tasks posted without a step
+	Info       deployevent.Deployment `json:"info"`
+	Trace      deploytrace.TraceID    `json:"trace"`
+	Parent     deploytrace.SpanID     `json:"parent,omitzero"`    // upstream parent from a traceparent
+	Explicit   bool                   `json:"explicit,omitempty"` // trace came from a traceparent
+	Started    time.Time              `json:"started"`            // event time
+	StartSeen  bool                   `json:"start_seen,omitempty"`
+	LastEvent  time.Time              `json:"last_event"`            // latest event time heard of it
+	Touched    time.Time              `json:"touched"`               // wall clock of the latest news, drives the timeout
+	FailedStep string                 `json:"failed_step,omitempty"` // the failed step that ended last, named in the status message
+	FailedAt   time.Time              `json:"failed_at"`
+	StepCount  int                    `json:"step_count,omitempty"`       // positions handed out to fastdeploy steps, which have none
+	FdSteps    []fdStep               `json:"fastdeploy_steps,omitempty"` // fastdeploy's steps, by position, as stream and calls told
+	Playbook   *extent                `json:"playbook,omitempty"`         // synthetic step for Ansible tasks posted without a step
 }
 
 // clone is the copy a transaction changes; the tracker's own stays as it
-// was until commit. info.Context is copied on write by mergeDeployment.
+// was until commit. Info.Context is copied on write by mergeDeployment.
 func (d *deploymentState) clone() *deploymentState {
 	c := *d
-	c.fdSteps = slices.Clone(d.fdSteps)
-	if d.playbook != nil {
-		pb := *d.playbook
-		c.playbook = &pb
+	c.FdSteps = slices.Clone(d.FdSteps)
+	if d.Playbook != nil {
+		pb := *d.Playbook
+		c.Playbook = &pb
 	}
 	return &c
 }
 
-type extent struct{ start, end time.Time }
+// extent is stored as [start, end] (persist.go).
+type extent struct{ Start, End time.Time }
 
 func (e *extent) add(start, end time.Time) {
-	if e.start.IsZero() || start.Before(e.start) {
-		e.start = start
+	if e.Start.IsZero() || start.Before(e.Start) {
+		e.Start = start
 	}
-	if end.After(e.end) {
-		e.end = end
+	if end.After(e.End) {
+		e.End = end
 	}
 }
 
@@ -110,11 +114,12 @@ type stepKey struct {
 	position   int
 }
 
+// stepState is an in-flight step and, like deploymentState, its stored form.
 type stepState struct {
-	step      deployevent.Step
-	started   time.Time
-	lastEvent time.Time
-	touched   time.Time
+	Step      deployevent.Step `json:"step"`
+	Started   time.Time        `json:"started"`
+	LastEvent time.Time        `json:"last_event"`
+	Touched   time.Time        `json:"touched"`
 }
 
 // finishedDeployment is what late events need of a finished deployment.
@@ -136,12 +141,13 @@ type closedStep struct {
 
 // ansibleRun is what later requests of a streamed ansible.posix.jsonl run
 // need from earlier ones: when the run began and which play is current.
+// It is also its stored form, like deploymentState.
 type ansibleRun struct {
-	start     time.Time
-	playID    string
-	playName  string
-	playStart time.Time
-	playFail  bool
+	Start     time.Time `json:"start"`
+	PlayID    string    `json:"play_id,omitempty"`
+	PlayName  string    `json:"play_name,omitempty"`
+	PlayStart time.Time `json:"play_start"`
+	PlayFail  bool      `json:"play_fail,omitempty"`
 }
 
 func newTracker(timeout time.Duration, dedupWindow int, version string) *tracker {
@@ -305,12 +311,12 @@ func (t *tracker) sweep(now time.Time) *txn {
 	t.mu.Lock()
 	stale := map[string]bool{}
 	for k, s := range t.steps {
-		if now.Sub(s.touched) >= t.timeout {
+		if now.Sub(s.Touched) >= t.timeout {
 			stale[k.deployment] = true
 		}
 	}
 	for id, d := range t.deployments {
-		if now.Sub(d.touched) >= t.timeout {
+		if now.Sub(d.Touched) >= t.timeout {
 			stale[id] = true
 		}
 	}
@@ -335,7 +341,7 @@ func (t *tracker) sweep(now time.Time) *txn {
 	x := t.newTxn(now, keys)
 	x.evict(evict)
 	for k, s := range t.steps {
-		if !stale[k.deployment] || now.Sub(s.touched) < t.timeout {
+		if !stale[k.deployment] || now.Sub(s.Touched) < t.timeout {
 			continue
 		}
 		if !t.owns(t.deployments[k.deployment]) {
@@ -344,17 +350,17 @@ func (t *tracker) sweep(now time.Time) *txn {
 		}
 		d, _ := x.deployment(k.deployment, false)
 		if d == nil {
-			d = &deploymentState{info: deployevent.Deployment{ID: deployevent.ID(k.deployment)}, trace: deploytrace.DeploymentTraceID(k.deployment)}
+			d = &deploymentState{Info: deployevent.Deployment{ID: deployevent.ID(k.deployment)}, Trace: deploytrace.DeploymentTraceID(k.deployment)}
 		}
-		step := s.step
+		step := s.Step
 		step.State = deployevent.StatusTimeout
 		step.Message = "no step.finished within " + t.timeout.String()
-		end := later(s.lastEvent, s.started.Add(t.timeout))
-		x.emitStep(d, &step, s.started, end)
+		end := later(s.LastEvent, s.Started.Add(t.timeout))
+		x.emitStep(d, &step, s.Started, end)
 		x.steps[k] = nil
 	}
 	for id, base := range t.deployments {
-		if !stale[id] || now.Sub(base.touched) < t.timeout {
+		if !stale[id] || now.Sub(base.Touched) < t.timeout {
 			continue
 		}
 		if !t.owns(base) {
@@ -363,11 +369,11 @@ func (t *tracker) sweep(now time.Time) *txn {
 			continue
 		}
 		d, _ := x.deployment(id, false)
-		end := later(d.lastEvent, d.started.Add(t.timeout))
-		x.emitDeployment(d, deployevent.StatusTimeout, d.started, end)
+		end := later(d.LastEvent, d.Started.Add(t.timeout))
+		x.emitDeployment(d, deployevent.StatusTimeout, d.Started, end)
 		x.deployments[id] = nil
-		x.finished[id] = finishedDeployment{trace: d.trace, service: d.info.Service, environment: d.info.Environment, user: d.info.User,
-			start: d.started, end: end, fdSteps: d.fdSteps}
+		x.finished[id] = finishedDeployment{trace: d.Trace, service: d.Info.Service, environment: d.Info.Environment, user: d.Info.User,
+			start: d.Started, end: end, fdSteps: d.FdSteps}
 	}
 	x.accepted = x.out.spanCount
 	return x
@@ -398,15 +404,15 @@ func (x *txn) deployment(id string, create bool) (d *deploymentState, live bool)
 	}
 	if f, ok := x.finishedDeployment(id); ok {
 		return &deploymentState{
-			info:    deployevent.Deployment{ID: deployevent.ID(id), Service: f.service, Environment: f.environment, User: f.user},
-			trace:   f.trace,
-			fdSteps: slices.Clone(f.fdSteps),
+			Info:    deployevent.Deployment{ID: deployevent.ID(id), Service: f.service, Environment: f.environment, User: f.user},
+			Trace:   f.trace,
+			FdSteps: slices.Clone(f.fdSteps),
 		}, false
 	}
 	if !create {
 		return nil, false
 	}
-	d = &deploymentState{info: deployevent.Deployment{ID: deployevent.ID(id)}, trace: deploytrace.DeploymentTraceID(id)}
+	d = &deploymentState{Info: deployevent.Deployment{ID: deployevent.ID(id)}, Trace: deploytrace.DeploymentTraceID(id)}
 	x.deployments[id] = d
 	return d, true
 }
@@ -470,28 +476,28 @@ func (x *txn) ansibleRunState(parent deploytrace.SpanID) ansibleRun {
 // traceparent wins; its span becomes the deployment's parent when it comes
 // from upstream (a CI job that triggered the deployment).
 func (d *deploymentState) adoptTraceparent(tp string) {
-	if tp == "" || d.explicit {
+	if tp == "" || d.Explicit {
 		return
 	}
 	trace, span, err := deploytrace.ParseTraceparent(tp)
 	if err != nil {
 		return // validated on decode
 	}
-	d.trace, d.explicit = trace, true
+	d.Trace, d.Explicit = trace, true
 	// A trace derived from this deployment's id means the client computed
 	// our ids itself (the bundled deployer does): its span is one of ours,
 	// not an upstream parent.
-	if trace != deploytrace.DeploymentTraceID(string(d.info.ID)) && span != deploytrace.DeploymentSpanID(trace, string(d.info.ID)) {
-		d.parent = span
+	if trace != deploytrace.DeploymentTraceID(string(d.Info.ID)) && span != deploytrace.DeploymentSpanID(trace, string(d.Info.ID)) {
+		d.Parent = span
 	}
 }
 
 func (d *deploymentState) key() resourceKey {
-	return resourceKey{service: d.info.Service, environment: d.info.Environment}
+	return resourceKey{service: d.Info.Service, environment: d.Info.Environment}
 }
 
 func (d *deploymentState) spanID() deploytrace.SpanID {
-	return deploytrace.DeploymentSpanID(d.trace, string(d.info.ID))
+	return deploytrace.DeploymentSpanID(d.Trace, string(d.Info.ID))
 }
 
 func firstTime(ts ...*time.Time) time.Time {
