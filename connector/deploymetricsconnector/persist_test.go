@@ -2,71 +2,22 @@ package deploymetricsconnector
 
 import (
 	"context"
-	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/testutil/memstorage"
 )
 
-// memStorage is a storage client over a map, shared by the engines that
-// play a collector before and after it is killed.
-type memStorage struct {
-	mu      sync.Mutex
-	data    map[string][]byte
-	failing bool
-	batches int
-}
+// memStorage is shared by the components that play a collector before
+// and after it is killed.
+type memStorage = memstorage.Client
 
-func newMemStorage() *memStorage { return &memStorage{data: map[string][]byte{}} }
-
-func (m *memStorage) Get(_ context.Context, k string) ([]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.data[k], nil
-}
-
-func (m *memStorage) Set(_ context.Context, k string, v []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.data[k] = append([]byte(nil), v...)
-	return nil
-}
-
-func (m *memStorage) Delete(_ context.Context, k string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.data, k)
-	return nil
-}
-
-func (m *memStorage) Batch(ctx context.Context, ops ...*storage.Operation) error {
-	m.mu.Lock()
-	failing := m.failing
-	m.batches++
-	m.mu.Unlock()
-	if failing {
-		return errors.New("disk full")
-	}
-	for _, op := range ops {
-		switch op.Type {
-		case storage.Set:
-			_ = m.Set(ctx, op.Key, op.Value)
-		case storage.Delete:
-			_ = m.Delete(ctx, op.Key)
-		case storage.Get:
-			op.Value, _ = m.Get(ctx, op.Key)
-		}
-	}
-	return nil
-}
-
-func (m *memStorage) Close(context.Context) error { return nil }
+func newMemStorage() *memStorage { return memstorage.New() }
 
 // persistentEngine is an engine on store, as a collector starting with
 // storage configured builds it.
@@ -147,9 +98,9 @@ func TestStorageExpiryAndFailedWrites(t *testing.T) {
 	e, clk := persistentEngine(t, store, func(c *Config) { c.SeriesExpiration = time.Hour })
 	var c counts
 	e.consumeTraces(nil, traces(testDeployment{id: "1", service: "shop", env: "prod", status: "success", end: t0, took: time.Minute}), &c)
-	store.failing = true
+	store.SetFailing(true)
 	require.Error(t, e.save(context.Background()))
-	store.failing = false
+	store.SetFailing(false)
 	require.NoError(t, e.save(context.Background()))
 	restarted, _ := persistentEngine(t, store, func(c *Config) { c.SeriesExpiration = time.Hour })
 	assert.Len(t, restarted.deployments.m, 1, "the write that failed went out with the next")

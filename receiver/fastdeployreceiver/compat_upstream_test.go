@@ -238,7 +238,7 @@ func TestStreamAndProxyMakeOneTrace(t *testing.T) {
 // before a restart still fixes where its steps go after it.
 func TestFastdeployStepPositionsSurviveARestart(t *testing.T) {
 	t.Parallel()
-	store := &memStorage{data: map[string][]byte{}}
+	store := newMemStorage()
 	post := func(tr *testReceiver, lines ...string) {
 		t.Helper()
 		rep := tr.post(t, pathCompatEvents, "application/x-ndjson", joinLines(lines))

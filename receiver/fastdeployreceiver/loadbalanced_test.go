@@ -58,7 +58,7 @@ func TestLoadBalancedTimeoutsOnlyForOwnedDeployments(t *testing.T) {
 func TestLoadBalancedRestoredDeployments(t *testing.T) {
 	t.Parallel()
 	cfg := func(c *Config) { c.Timeout, c.LoadBalanced = time.Hour, true }
-	store := &memStorage{data: map[string][]byte{}}
+	store := newMemStorage()
 	before := restartable(t, store, cfg)
 	before.r.tracker.since = before.clock.Now()
 	require.Equal(t, 200, before.events(t,
@@ -77,7 +77,7 @@ func TestLoadBalancedRestoredDeployments(t *testing.T) {
 	assert.Zero(t, quiet.r.tracker.inflight())
 
 	// The same restored state, but the deployment's events come back here.
-	store2 := &memStorage{data: map[string][]byte{}}
+	store2 := newMemStorage()
 	first := restartable(t, store2, cfg)
 	first.r.tracker.since = first.clock.Now()
 	require.Equal(t, 200, first.events(t,

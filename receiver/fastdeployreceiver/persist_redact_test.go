@@ -189,7 +189,7 @@ func TestPersistRedactsSecretsAtRest(t *testing.T) {
 	tr.deployments[string(d.Info.ID)] = &d
 	tr.steps[stepKey{deployment: string(d.Info.ID), name: s.Step.Name, position: s.Step.Position}] = &s
 	tr.runs.Put(deploytrace.SpanID{1, 2, 3, 4, 5, 6, 7, 8}, run)
-	store := &memStorage{data: map[string][]byte{}}
+	store := newMemStorage()
 	tr.persist, err = newPersister(store, 16)
 	require.NoError(t, err)
 	var deliveryIDs []string
@@ -199,7 +199,7 @@ func TestPersistRedactsSecretsAtRest(t *testing.T) {
 	require.NoError(t, tr.persist.save(context.Background(), tr, true, deliveryIDs))
 
 	var raw bytes.Buffer
-	for _, v := range store.data {
+	for _, v := range store.Snapshot() {
 		raw.Write(v)
 	}
 	// JSON escapes the PEM's newlines: look for each line.
@@ -255,7 +255,7 @@ func TestPersistRedactsSecretsAtRest(t *testing.T) {
 func TestPersistRedactsWhatRequestsBring(t *testing.T) {
 	t.Parallel()
 	p := plant(t)
-	store := &memStorage{data: map[string][]byte{}}
+	store := newMemStorage()
 	before := restartable(t, store, nil)
 	token, keyID := p.secrets["github_token"], p.secrets["aws_access_key_id"]
 	ctx := fmt.Sprintf(`,"context":{"db_password":%q,"note":"uses %s"}`, p.keyValued["db_password"], keyID)
@@ -266,7 +266,7 @@ func TestPersistRedactsWhatRequestsBring(t *testing.T) {
 		depEv("step.started", "rest", 2, `,"step":{"name":"verify","position":1,"message":"`+p.nearMiss["git sha"]+`"}`),
 	).status)
 	var raw bytes.Buffer
-	for _, v := range store.data {
+	for _, v := range store.Snapshot() {
 		raw.Write(v)
 	}
 	for _, secret := range []string{token, keyID, p.keyValued["db_password"]} {
@@ -292,7 +292,7 @@ func BenchmarkPersistSaveAtCap(b *testing.B) {
 		tr.deployments[id].Info.Service = "api"
 		tr.deployments[id].Info.Context = map[string]any{"pad": pad, "n": json.Number(fmt.Sprint(i))}
 	}
-	store := &memStorage{data: map[string][]byte{}}
+	store := newMemStorage()
 	var err error
 	tr.persist, err = newPersister(store, 16)
 	require.NoError(b, err)
@@ -306,5 +306,6 @@ func BenchmarkPersistSaveAtCap(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(len(store.data[keyState]))/1024, "state-KiB")
+	state, _ := store.Get(context.Background(), keyState)
+	b.ReportMetric(float64(len(state))/1024, "state-KiB")
 }

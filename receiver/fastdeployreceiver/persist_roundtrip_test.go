@@ -89,7 +89,7 @@ func TestPersistRoundTripsEveryField(t *testing.T) {
 	parent := deploytrace.SpanID{1, 2, 3, 4, 5, 6, 7, 8}
 	before.runs.Put(parent, run)
 
-	store := &memStorage{data: map[string][]byte{}}
+	store := newMemStorage()
 	var err error
 	before.persist, err = newPersister(store, 16)
 	require.NoError(t, err)
@@ -125,7 +125,7 @@ func TestPersistEncodeIsTheSnapshot(t *testing.T) {
 	var run ansibleRun
 	fillAll(t, reflect.ValueOf(&run).Elem(), &seed)
 	tr := newTracker(time.Hour, 16, "test")
-	p, err := newPersister(&memStorage{data: map[string][]byte{}}, 16)
+	p, err := newPersister(newMemStorage(), 16)
 	require.NoError(t, err)
 	same := func(what string) {
 		t.Helper()

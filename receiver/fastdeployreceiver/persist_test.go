@@ -2,58 +2,21 @@ package fastdeployreceiver
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/testutil/memstorage"
 )
 
-// memStorage is a storage client over a map, shared by receivers that play
-// the collector before and after a restart.
-type memStorage struct {
-	mu   sync.Mutex
-	data map[string][]byte
-}
+// memStorage is shared by the components that play a collector before
+// and after it is killed.
+type memStorage = memstorage.Client
 
-func (m *memStorage) Get(_ context.Context, k string) ([]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.data[k], nil
-}
-
-func (m *memStorage) Set(_ context.Context, k string, v []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.data[k] = append([]byte(nil), v...)
-	return nil
-}
-
-func (m *memStorage) Delete(_ context.Context, k string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.data, k)
-	return nil
-}
-
-func (m *memStorage) Batch(ctx context.Context, ops ...*storage.Operation) error {
-	for _, op := range ops {
-		switch op.Type {
-		case storage.Set:
-			_ = m.Set(ctx, op.Key, op.Value)
-		case storage.Delete:
-			_ = m.Delete(ctx, op.Key)
-		case storage.Get:
-			op.Value, _ = m.Get(ctx, op.Key)
-		}
-	}
-	return nil
-}
-
-func (m *memStorage) Close(context.Context) error { return nil }
+func newMemStorage() *memStorage { return memstorage.New() }
 
 func restartable(t *testing.T, store *memStorage, mutate func(*Config)) *testReceiver {
 	t.Helper()
@@ -64,7 +27,7 @@ func restartable(t *testing.T, store *memStorage, mutate func(*Config)) *testRec
 
 func TestRestartCompletesInFlightDeployments(t *testing.T) {
 	t.Parallel()
-	store := &memStorage{data: map[string][]byte{}}
+	store := newMemStorage()
 	before := restartable(t, store, nil)
 	upstream := `,"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"`
 	require.Equal(t, 200, before.events(t,
@@ -102,7 +65,7 @@ func TestRestartCompletesInFlightDeployments(t *testing.T) {
 
 func TestTimeoutWorksAcrossRestart(t *testing.T) {
 	t.Parallel()
-	store := &memStorage{data: map[string][]byte{}}
+	store := newMemStorage()
 	before := restartable(t, store, func(c *Config) { c.Timeout = time.Hour })
 	before.events(t, ev("deployment.started", "a", "2026-11-27T11:00:00Z", ""))
 
@@ -118,7 +81,7 @@ func TestTimeoutWorksAcrossRestart(t *testing.T) {
 
 func TestDedupWindowPersistsInChunks(t *testing.T) {
 	t.Parallel()
-	store := &memStorage{data: map[string][]byte{}}
+	store := newMemStorage()
 	before := restartable(t, store, func(c *Config) { c.DedupWindow = 1000 })
 	var lines []string
 	for i := range 1200 {
@@ -126,7 +89,7 @@ func TestDedupWindowPersistsInChunks(t *testing.T) {
 	}
 	before.events(t, lines...)
 	slots := 0
-	for k := range store.data {
+	for k := range store.Snapshot() {
 		if len(k) > len(keyDedupPrefix) && k[:len(keyDedupPrefix)] == keyDedupPrefix {
 			slots++
 		}

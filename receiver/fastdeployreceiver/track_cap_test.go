@@ -222,7 +222,7 @@ func TestInflightCapFloodDoesNotLockOut(t *testing.T) {
 // evicts only what it needs itself.
 func TestInflightCapRestartBeyondTheCap(t *testing.T) {
 	t.Parallel()
-	store := &memStorage{data: map[string][]byte{}}
+	store := newMemStorage()
 	before := restartable(t, store, nil)
 	for i := range 10 {
 		require.Equal(t, http.StatusOK, before.events(t, depEv("deployment.started", fmt.Sprintf("d%d", i), i, "")).status)
