@@ -22,26 +22,8 @@ import (
 	"github.com/fastdeploy/otelcol-fastdeploy/connector/deploymetricsconnector/internal/metadatatest"
 
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/claimledger"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/testutil/fakeclock"
 )
-
-// ledgerClock is the one clock of a group's ledger, safe to share between
-// the goroutines of two collectors.
-type ledgerClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *ledgerClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *ledgerClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // groupMember is one collector of a group sharing a ledger directory: its
 // own storage, its own engine.
@@ -51,11 +33,11 @@ type groupMember struct {
 	store *memStorage
 }
 
-func newGroupMember(t *testing.T, dir string, lclk *ledgerClock, wait func(context.Context) error) *groupMember {
+func newGroupMember(t *testing.T, dir string, lclk *fakeclock.Clock, wait func(context.Context) error) *groupMember {
 	t.Helper()
 	store := newMemStorage()
 	e, clk := persistentEngine(t, store, nil)
-	l, err := claimledger.Open(claimledger.Config{Dir: dir, Retention: time.Hour, ClaimTimeout: 2 * time.Second, Now: lclk.now, Wait: wait})
+	l, err := claimledger.Open(claimledger.Config{Dir: dir, Retention: time.Hour, ClaimTimeout: 2 * time.Second, Now: lclk.Now, Wait: wait})
 	require.NoError(t, err)
 	e.ledger = l
 	return &groupMember{e: e, clk: clk, store: store}
@@ -96,7 +78,7 @@ func finishing(id string) testDeployment {
 // deployment and its answer was lost; the client's retry lands on B. With
 // the ledger the group counts it once; without, twice.
 func TestSharedLedgerCountsARetryAfterFailoverOnce(t *testing.T) {
-	lclk := &ledgerClock{t: t0}
+	lclk := fakeclock.New(t0)
 	dir := t.TempDir()
 	noWait := func(context.Context) error {
 		t.Error("nothing here has a claim to wait for")
@@ -138,7 +120,7 @@ func TestSharedLedgerCountsARetryAfterFailoverOnce(t *testing.T) {
 // gets the span while A is between counting it and committing: B waits
 // and, once A commits, does not count.
 func TestSharedLedgerWaitsForAClaimInFlight(t *testing.T) {
-	lclk := &ledgerClock{t: t0}
+	lclk := fakeclock.New(t0)
 	dir := t.TempDir()
 	a := newGroupMember(t, dir, lclk, nil)
 	waiting, proceed := make(chan struct{}), make(chan struct{})
@@ -177,7 +159,7 @@ func TestSharedLedgerWaitsForAClaimInFlight(t *testing.T) {
 // retry on B waits out the claim timeout, takes the claim over and counts:
 // the deployment is counted once, by B, and A restarted has nothing.
 func TestSharedLedgerTakesOverTheClaimOfACollectorKilledMidBatch(t *testing.T) {
-	lclk := &ledgerClock{t: t0}
+	lclk := fakeclock.New(t0)
 	dir := t.TempDir()
 	a := newGroupMember(t, dir, lclk, nil)
 	var ca counts
@@ -186,7 +168,7 @@ func TestSharedLedgerTakesOverTheClaimOfACollectorKilledMidBatch(t *testing.T) {
 	a.e.consumeTraces(sharedA, tdA, &ca) // killed here
 
 	b := newGroupMember(t, dir, lclk, func(context.Context) error {
-		lclk.advance(250 * time.Millisecond)
+		lclk.Advance(250 * time.Millisecond)
 		return nil
 	})
 	cb := b.consume(t, finishing("1"))
@@ -208,7 +190,7 @@ func TestSharedLedgerTakesOverTheClaimOfACollectorKilledMidBatch(t *testing.T) {
 // TestSharedLedgerFailureCountsAtLeastOnce: a ledger that cannot be
 // written costs exactness across collectors, never a count.
 func TestSharedLedgerFailureCountsAtLeastOnce(t *testing.T) {
-	lclk := &ledgerClock{t: t0}
+	lclk := fakeclock.New(t0)
 	dir := t.TempDir()
 	a := newGroupMember(t, dir, lclk, nil)
 	require.NoError(t, os.RemoveAll(dir))

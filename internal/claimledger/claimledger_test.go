@@ -14,34 +14,19 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/testutil/fakeclock"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// clock is a settable clock shared by the claimers of one test; fixed
+// t0 starts the fakeclock.Clock the claimers of one test share: fixed
 // times, never posted anywhere.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 var t0 = time.Date(2025, 3, 4, 10, 30, 0, 0, time.UTC)
 
-func open(t *testing.T, dir string, clk *clock, wait func(context.Context) error) *Ledger {
+func open(t *testing.T, dir string, clk *fakeclock.Clock, wait func(context.Context) error) *Ledger {
 	t.Helper()
-	l, err := Open(Config{Dir: dir, Retention: time.Hour, ClaimTimeout: 2 * time.Second, Now: clk.now, Wait: wait})
+	l, err := Open(Config{Dir: dir, Retention: time.Hour, ClaimTimeout: 2 * time.Second, Now: clk.Now, Wait: wait})
 	require.NoError(t, err)
 	return l
 }
@@ -50,7 +35,7 @@ func noWait(context.Context) error { panic("nothing should wait") }
 
 func TestFirstClaimerCountsTheOthersDoNot(t *testing.T) {
 	dir := t.TempDir()
-	clk := &clock{t: t0}
+	clk := fakeclock.New(t0)
 	a, b := open(t, dir, clk, noWait), open(t, dir, clk, noWait)
 
 	res, claim, err := a.Claim(context.Background(), "k1", t0)
@@ -77,7 +62,7 @@ func TestFirstClaimerCountsTheOthersDoNot(t *testing.T) {
 // A commits, B does not count.
 func TestPendingClaimIsWaitedFor(t *testing.T) {
 	dir := t.TempDir()
-	clk := &clock{t: t0}
+	clk := fakeclock.New(t0)
 	a := open(t, dir, clk, noWait)
 	res, claim, err := a.Claim(context.Background(), "k", t0)
 	require.NoError(t, err)
@@ -116,7 +101,7 @@ func TestPendingClaimIsWaitedFor(t *testing.T) {
 // Commit tells it was counted twice.
 func TestStaleClaimIsTakenOver(t *testing.T) {
 	dir := t.TempDir()
-	clk := &clock{t: t0}
+	clk := fakeclock.New(t0)
 	a := open(t, dir, clk, noWait)
 	_, claimA, err := a.Claim(context.Background(), "k", t0)
 	require.NoError(t, err)
@@ -124,7 +109,7 @@ func TestStaleClaimIsTakenOver(t *testing.T) {
 	var waits atomic.Int64
 	b := open(t, dir, clk, func(context.Context) error {
 		waits.Add(1)
-		clk.advance(500 * time.Millisecond) // time passes while B waits
+		clk.Advance(500 * time.Millisecond) // time passes while B waits
 		return nil
 	})
 	res, claimB, err := b.Claim(context.Background(), "k", t0)
@@ -147,11 +132,11 @@ func TestStaleClaimIsTakenOver(t *testing.T) {
 
 func TestTakeoverLosesToACommitInBetween(t *testing.T) {
 	dir := t.TempDir()
-	clk := &clock{t: t0}
+	clk := fakeclock.New(t0)
 	a := open(t, dir, clk, noWait)
 	_, claimA, err := a.Claim(context.Background(), "k", t0)
 	require.NoError(t, err)
-	clk.advance(3 * time.Second)
+	clk.Advance(3 * time.Second)
 	// B reads A's claim as stale; A commits before B's takeover lands.
 	b := open(t, dir, clk, noWait)
 	gen, age, err := b.latest(filepath.Join(b.bucketDir(b.bucket(t0)), "k"))
@@ -167,27 +152,27 @@ func TestTakeoverLosesToACommitInBetween(t *testing.T) {
 
 func TestEmptyClaimIsAgedByItsModificationTime(t *testing.T) {
 	dir := t.TempDir()
-	clk := &clock{t: time.Now()} // mtimes are the file system's: the real clock
+	clk := fakeclock.New(time.Now()) // mtimes are the file system's: the real clock
 	l := open(t, dir, clk, noWait)
-	bucket := l.bucketDir(l.bucket(clk.now()))
+	bucket := l.bucketDir(l.bucket(clk.Now()))
 	require.NoError(t, os.MkdirAll(bucket, 0o750))
 	path := filepath.Join(bucket, "k.0")
 	require.NoError(t, os.WriteFile(path, nil, 0o640)) // a claimer died between create and write
-	old := clk.now().Add(-time.Minute)
+	old := clk.Now().Add(-time.Minute)
 	require.NoError(t, os.Chtimes(path, old, old))
-	res, _, err := l.Claim(context.Background(), "k", clk.now())
+	res, _, err := l.Claim(context.Background(), "k", clk.Now())
 	require.NoError(t, err)
 	assert.Equal(t, Claimed, res, "an empty claim a minute old is stale")
 }
 
 func TestConcurrentClaimersCountEachKeyOnce(t *testing.T) {
 	dir := t.TempDir()
-	clk := &clock{t: t0}
+	clk := fakeclock.New(t0)
 	const claimers, keys = 6, 200
 	var claimed [keys]atomic.Int64
 	var wg sync.WaitGroup
 	for range claimers {
-		l, err := Open(Config{Dir: dir, Retention: time.Hour, ClaimTimeout: time.Minute, Now: clk.now,
+		l, err := Open(Config{Dir: dir, Retention: time.Hour, ClaimTimeout: time.Minute, Now: clk.Now,
 			Wait: func(context.Context) error { return nil }})
 		require.NoError(t, err)
 		wg.Add(1)
@@ -213,7 +198,7 @@ func TestConcurrentClaimersCountEachKeyOnce(t *testing.T) {
 
 func TestRetentionAndPrune(t *testing.T) {
 	dir := t.TempDir()
-	clk := &clock{t: t0}
+	clk := fakeclock.New(t0)
 	l := open(t, dir, clk, noWait)
 	for _, at := range []time.Time{t0, t0.Add(-time.Hour), t0.Add(-2 * time.Hour)} {
 		res, claim, err := l.Claim(context.Background(), "k", at)
@@ -231,7 +216,7 @@ func TestRetentionAndPrune(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, other.Commit(claim))
 
-	clk.advance(time.Hour)
+	clk.Advance(time.Hour)
 	require.NoError(t, l.Prune())
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
@@ -239,7 +224,7 @@ func TestRetentionAndPrune(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	cur := l.bucket(clk.now())
+	cur := l.bucket(clk.Now())
 	assert.ElementsMatch(t, []string{
 		fmt.Sprintf("3600s-%d", cur-1),                               // t0's bucket: still within the retention
 		fmt.Sprintf("7200s-%d", other.bucket(t0.Add(-24*time.Hour))), // another retention's: not ours to prune
@@ -269,11 +254,11 @@ func TestOpenRefusesWhatCannotWork(t *testing.T) {
 
 func TestWaitIsCancelled(t *testing.T) {
 	dir := t.TempDir()
-	clk := &clock{t: t0}
+	clk := fakeclock.New(t0)
 	a := open(t, dir, clk, noWait)
 	_, _, err := a.Claim(context.Background(), "k", t0)
 	require.NoError(t, err)
-	l, err := Open(Config{Dir: dir, Retention: time.Hour, ClaimTimeout: 2 * time.Second, Now: clk.now})
+	l, err := Open(Config{Dir: dir, Retention: time.Hour, ClaimTimeout: 2 * time.Second, Now: clk.Now})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
