@@ -305,7 +305,7 @@ func TestPersistReadsFormatOne(t *testing.T) {
 	want := filledTracker(t)
 
 	got := newTracker(time.Hour, 16, "test")
-	require.NoError(t, got.attach(context.Background(), &memStorage{data: map[string][]byte{keyState: fixture}}, 16))
+	require.NoError(t, got.attach(context.Background(), memStorageWith(keyState, fixture), 16))
 	assert.Equal(t, want.deployments, got.deployments)
 	assert.Equal(t, want.steps, got.steps)
 	wantRuns, gotRuns := map[deploytrace.SpanID]ansibleRun{}, map[deploytrace.SpanID]ansibleRun{}
@@ -316,7 +316,7 @@ func TestPersistReadsFormatOne(t *testing.T) {
 	again, err := got.persist.encode(got)
 	require.NoError(t, err)
 	assert.Equal(t, string(fixture), string(again))
-	p, err := newPersister(&memStorage{data: map[string][]byte{}}, 16)
+	p, err := newPersister(newMemStorage(), 16)
 	require.NoError(t, err)
 	fresh, err := p.encode(want)
 	require.NoError(t, err)
@@ -344,7 +344,7 @@ func TestPersistRefusesWhatItCannotRead(t *testing.T) {
 			require.Contains(t, doc, tc.from, "the fixture changed; update the case")
 			broken := strings.Replace(doc, tc.from, tc.to, 1)
 			tr := newTracker(time.Hour, 16, "test")
-			err := tr.attach(context.Background(), &memStorage{data: map[string][]byte{keyState: []byte(broken)}}, 16)
+			err := tr.attach(context.Background(), memStorageWith(keyState, []byte(broken)), 16)
 			require.ErrorContains(t, err, tc.wantErr)
 			assert.Empty(t, tr.deployments)
 			assert.Empty(t, tr.steps)

@@ -18,6 +18,13 @@ type memStorage = memstorage.Client
 
 func newMemStorage() *memStorage { return memstorage.New() }
 
+// memStorageWith is a storage holding v under k, as a restart finds it.
+func memStorageWith(k string, v []byte) *memStorage {
+	s := memstorage.New()
+	_ = s.Set(context.Background(), k, v)
+	return s
+}
+
 func restartable(t *testing.T, store *memStorage, mutate func(*Config)) *testReceiver {
 	t.Helper()
 	tr := newTestReceiver(t, mutate)
