@@ -25,6 +25,7 @@ import (
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/deploytrace"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/signature"
 	"github.com/fastdeploy/otelcol-fastdeploy/internal/testclock"
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/testutil/fakeclock"
 	"github.com/fastdeploy/otelcol-fastdeploy/receiver/fastdeployreceiver/internal/metadata"
 )
 
@@ -36,30 +37,7 @@ type testReceiver struct {
 	traces *consumertest.TracesSink
 	logs   *consumertest.LogsSink
 	srv    *httptest.Server
-	clock  *fakeClock
-}
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Set(now time.Time) {
-	c.mu.Lock()
-	c.now = now
-	c.mu.Unlock()
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
+	clock  *fakeclock.Clock
 }
 
 func newTestReceiver(t *testing.T, mutate func(*Config)) *testReceiver {
@@ -70,7 +48,7 @@ func newTestReceiver(t *testing.T, mutate func(*Config)) *testReceiver {
 	}
 	r, err := newReceiver(receivertest.NewNopSettings(metadata.Type), cfg, nil)
 	require.NoError(t, err)
-	tr := &testReceiver{r: r, traces: new(consumertest.TracesSink), logs: new(consumertest.LogsSink), clock: &fakeClock{now: testNow}}
+	tr := &testReceiver{r: r, traces: new(consumertest.TracesSink), logs: new(consumertest.LogsSink), clock: fakeclock.New(testNow)}
 	r.now = tr.clock.Now
 	r.setTraces(tr.traces)
 	r.setLogs(tr.logs)

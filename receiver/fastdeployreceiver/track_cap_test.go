@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/fastdeploy/otelcol-fastdeploy/internal/testutil/fakeclock"
 	"github.com/fastdeploy/otelcol-fastdeploy/receiver/fastdeployreceiver/internal/metadatatest"
 )
 
@@ -30,7 +31,7 @@ func newTelemetryReceiver(t *testing.T, tt *componenttest.Telemetry, mutate func
 	}
 	r, err := newReceiver(metadatatest.NewSettings(tt), cfg, nil)
 	require.NoError(t, err)
-	tr := &testReceiver{r: r, traces: new(consumertest.TracesSink), logs: new(consumertest.LogsSink), clock: &fakeClock{now: testNow}}
+	tr := &testReceiver{r: r, traces: new(consumertest.TracesSink), logs: new(consumertest.LogsSink), clock: fakeclock.New(testNow)}
 	r.now = tr.clock.Now
 	r.setTraces(tr.traces)
 	r.setLogs(tr.logs)
