@@ -167,16 +167,10 @@ func (r *fastdeployReceiver) ingest(method string, decode decodeFunc, reply repl
 			}
 			// The slot is taken only once the body is in: clients that send
 			// slowly are bounded by read_timeout, not by starving the others.
-			select {
-			case r.slots <- struct{}{}:
-				defer func() { <-r.slots }()
-			default:
-				// Overloaded: say so now rather than queue; the client retries.
-				w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter/time.Second)))
-				r.fail(w, req, &requestError{status: http.StatusTooManyRequests, reason: "overloaded",
-					msg: "too many requests in flight; retry later", index: -1})
+			if !r.takeSlot(w, req) {
 				return
 			}
+			defer func() { <-r.slots }()
 			if signs {
 				verified, err := r.verifier.Verify(req.Header.Get(signature.Header), signature.RequestOf(req, body), r.now())
 				if err != nil {
@@ -213,15 +207,10 @@ func (r *fastdeployReceiver) ingest(method string, decode decodeFunc, reply repl
 				markIngested = func() { ingested = true }
 			}
 		} else {
-			select {
-			case r.slots <- struct{}{}:
-				defer func() { <-r.slots }()
-			default:
-				w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter/time.Second)))
-				r.fail(w, req, &requestError{status: http.StatusTooManyRequests, reason: "overloaded",
-					msg: "too many requests in flight; retry later", index: -1})
+			if !r.takeSlot(w, req) {
 				return
 			}
+			defer func() { <-r.slots }()
 		}
 		// Only authenticated bodies are inspected: an unauthenticated client
 		// learns nothing but 401.
@@ -271,6 +260,21 @@ func (r *fastdeployReceiver) ingest(method string, decode decodeFunc, reply repl
 }
 
 // failRead answers a body that could not be read.
+// takeSlot takes one of the request slots (max in flight), or answers
+// 429 overloaded at once rather than queue: the client retries. The caller
+// gives a taken slot back when the request is done.
+func (r *fastdeployReceiver) takeSlot(w http.ResponseWriter, req *http.Request) bool {
+	select {
+	case r.slots <- struct{}{}:
+		return true
+	default:
+		w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter/time.Second)))
+		r.fail(w, req, &requestError{status: http.StatusTooManyRequests, reason: "overloaded",
+			msg: "too many requests in flight; retry later", index: -1})
+		return false
+	}
+}
+
 func (r *fastdeployReceiver) failRead(w http.ResponseWriter, req *http.Request, err error) {
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
