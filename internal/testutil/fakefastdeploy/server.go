@@ -367,6 +367,41 @@ func (s *Server) recorded(h recordedHandler) http.HandlerFunc {
 	}
 }
 
+// lockedDeployment is the deployment-token dependency of the step and
+// finish routes: the token's deployment, returned with s.mu held; else
+// fastdeploy's 401 (no token, or one that does not validate), with s.mu
+// released.
+func (s *Server) lockedDeployment(w http.ResponseWriter, r *http.Request) (*deployment, int, []byte) {
+	s.mu.Lock()
+	if bearer(r) == "" {
+		s.mu.Unlock()
+		status, resp := unauthorized(w, "Not authenticated")
+		return nil, status, resp
+	}
+	d, ok := s.deploymentFromToken(r)
+	if !ok {
+		s.mu.Unlock()
+		status, resp := unauthorized(w, "Could not validate credentials")
+		return nil, status, resp
+	}
+	return d, 0, nil
+}
+
+// authorizedUser is the user-token dependency: a valid user token, else
+// fastdeploy's 401.
+func (s *Server) authorizedUser(w http.ResponseWriter, r *http.Request) bool {
+	token := bearer(r)
+	if token == "" {
+		unauthorized(w, "Not authenticated")
+		return false
+	}
+	if _, _, ok := s.userFromToken(token); !ok {
+		unauthorized(w, "Could not validate credentials")
+		return false
+	}
+	return true
+}
+
 // deploymentFromToken is deployment_from_token: a valid deployment token
 // naming a deployment that exists.
 func (s *Server) deploymentFromToken(r *http.Request) (*deployment, bool) {
@@ -445,15 +480,9 @@ func decodeStepResult(body []byte) (stepResult, []map[string]any) {
 func (s *Server) handleStep(w http.ResponseWriter, r *http.Request, body []byte) (int, []byte) {
 	s.publishMu.Lock()
 	defer s.publishMu.Unlock()
-	s.mu.Lock()
-	if bearer(r) == "" {
-		s.mu.Unlock()
-		return unauthorized(w, "Not authenticated")
-	}
-	d, ok := s.deploymentFromToken(r)
-	if !ok {
-		s.mu.Unlock()
-		return unauthorized(w, "Could not validate credentials")
+	d, status, resp := s.lockedDeployment(w, r)
+	if d == nil {
+		return status, resp
 	}
 	res, errs := decodeStepResult(body)
 	if errs != nil {
@@ -523,15 +552,9 @@ func (s *Server) processStep(d *deployment, res stepResult) []*step {
 func (s *Server) handleFinish(w http.ResponseWriter, r *http.Request, _ []byte) (int, []byte) {
 	s.publishMu.Lock()
 	defer s.publishMu.Unlock()
-	s.mu.Lock()
-	if bearer(r) == "" {
-		s.mu.Unlock()
-		return unauthorized(w, "Not authenticated")
-	}
-	d, ok := s.deploymentFromToken(r)
-	if !ok {
-		s.mu.Unlock()
-		return unauthorized(w, "Could not validate credentials")
+	d, status, resp := s.lockedDeployment(w, r)
+	if d == nil {
+		return status, resp
 	}
 	var events [][]byte
 	if d.Finished == nil {
@@ -577,13 +600,7 @@ func (s *Server) userFromToken(token string) (string, time.Time, bool) {
 }
 
 func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
-	token := bearer(r)
-	if token == "" {
-		unauthorized(w, "Not authenticated")
-		return
-	}
-	if _, _, ok := s.userFromToken(token); !ok {
-		unauthorized(w, "Could not validate credentials")
+	if !s.authorizedUser(w, r) {
 		return
 	}
 	s.mu.Lock()
@@ -630,13 +647,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 // handleSync is sync_services (routers/services.py) for a services
 // directory that matches the database: nothing to change.
 func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
-	token := bearer(r)
-	if token == "" {
-		unauthorized(w, "Not authenticated")
-		return
-	}
-	if _, _, ok := s.userFromToken(token); !ok {
-		unauthorized(w, "Could not validate credentials")
+	if !s.authorizedUser(w, r) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"detail": "Services synced", "updated": []string{}, "deleted": []string{}, "skipped": []any{}})
