@@ -54,6 +54,32 @@ func (s *sink) events(t *testing.T) []deployevent.Event {
 	return out
 }
 
+// configureAnsible is the one Ansible request of step 0 "configure" of
+// deployment dep-42 (service shop), its routing headers and content type
+// checked: one request per step.
+func (s *sink) configureAnsible(t *testing.T) *delivery.Request {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ans []*delivery.Request
+	for _, r := range s.reqs {
+		if r.Path == delivery.PathAnsible {
+			ans = append(ans, r)
+		}
+	}
+	require.Len(t, ans, 1, "one request per step")
+	trace := deploytrace.DeploymentTraceID("dep-42")
+	assert.Equal(t, map[string]string{
+		"X-Fastdeploy-Deployment":    "dep-42",
+		"X-Fastdeploy-Step":          "configure",
+		"X-Fastdeploy-Step-Position": "0",
+		"X-Fastdeploy-Service":       "shop",
+		"traceparent":                deploytrace.FormatTraceparent(trace, deploytrace.SubprocessSpanID(trace, "dep-42", "configure", 0)),
+	}, ans[0].Header)
+	assert.Equal(t, delivery.ContentTypeNDJSON, ans[0].ContentType)
+	return ans[0]
+}
+
 type progress struct {
 	mu       sync.Mutex
 	out      []string
@@ -513,27 +539,10 @@ steps:
 	assert.Contains(t, lines, "0 ansible changed:  [localhost] write version")
 	assert.Contains(t, lines, "0 ansible ok:       [localhost] prepare directories (2 items)")
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var ans []*delivery.Request
-	for _, r := range s.reqs {
-		if r.Path == delivery.PathAnsible {
-			ans = append(ans, r)
-		}
-	}
-	require.Len(t, ans, 1, "one request per step")
-	trace := deploytrace.DeploymentTraceID("dep-42")
-	assert.Equal(t, map[string]string{
-		"X-Fastdeploy-Deployment":    "dep-42",
-		"X-Fastdeploy-Step":          "configure",
-		"X-Fastdeploy-Step-Position": "0",
-		"X-Fastdeploy-Service":       "shop",
-		"traceparent":                deploytrace.FormatTraceparent(trace, deploytrace.SubprocessSpanID(trace, "dep-42", "configure", 0)),
-	}, ans[0].Header)
-	assert.Equal(t, delivery.ContentTypeNDJSON, ans[0].ContentType)
-	assert.Equal(t, 16, ans[0].Items)
-	assert.NotContains(t, ans[0].Body, "hunter2-not-real", "known secrets masked inside the JSON")
-	for _, l := range strings.Split(strings.TrimSpace(ans[0].Body), "\n") {
+	ans := s.configureAnsible(t)
+	assert.Equal(t, 16, ans.Items)
+	assert.NotContains(t, ans.Body, "hunter2-not-real", "known secrets masked inside the JSON")
+	for _, l := range strings.Split(strings.TrimSpace(ans.Body), "\n") {
 		assert.True(t, json.Valid([]byte(l)), l)
 	}
 }
@@ -615,30 +624,13 @@ steps:
 		assert.NotContains(t, l, "hunter2-not-real")
 	}
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var ans []*delivery.Request
-	for _, r := range s.reqs {
-		if r.Path == delivery.PathAnsible {
-			ans = append(ans, r)
-		}
-	}
-	require.Len(t, ans, 1, "one request per step")
-	trace := deploytrace.DeploymentTraceID("dep-42")
-	assert.Equal(t, map[string]string{
-		"X-Fastdeploy-Deployment":    "dep-42",
-		"X-Fastdeploy-Step":          "configure",
-		"X-Fastdeploy-Step-Position": "0",
-		"X-Fastdeploy-Service":       "shop",
-		"traceparent":                deploytrace.FormatTraceparent(trace, deploytrace.SubprocessSpanID(trace, "dep-42", "configure", 0)),
-	}, ans[0].Header)
-	assert.Equal(t, delivery.ContentTypeNDJSON, ans[0].ContentType)
-	assert.Equal(t, 10, ans[0].Items, "every json_cb line, not the warning")
+	ans := s.configureAnsible(t)
+	assert.Equal(t, 10, ans.Items, "every json_cb line, not the warning")
 	fixtureData, err := os.ReadFile(fixture)
 	require.NoError(t, err)
 	require.Contains(t, string(fixtureData), "hunter2-not-real", "the fixture holds the secret the deployer must mask")
-	assert.NotContains(t, ans[0].Body, "hunter2-not-real", "known secrets masked inside the JSON")
-	for _, l := range strings.Split(strings.TrimSpace(ans[0].Body), "\n") {
+	assert.NotContains(t, ans.Body, "hunter2-not-real", "known secrets masked inside the JSON")
+	for _, l := range strings.Split(strings.TrimSpace(ans.Body), "\n") {
 		_, ok := ansible.ParseTask([]byte(l))
 		assert.True(t, ok, l)
 	}
