@@ -67,12 +67,10 @@ func fillAll(t *testing.T, v reflect.Value, seed *int) {
 	}
 }
 
-// TestPersistRoundTripsEveryField writes a tracker holding a deployment, a
-// step and an Ansible run with every field set, reads it back into a new
-// tracker, and wants the same state: a field the stored form forgets
-// fails here.
-func TestPersistRoundTripsEveryField(t *testing.T) {
-	t.Parallel()
+// filledRecords are a deployment, a step and an Ansible run with every
+// field set (fillAll), each value distinct.
+func filledRecords(t *testing.T) (deploymentState, stepState, ansibleRun) {
+	t.Helper()
 	seed := 0
 	var d deploymentState
 	fillAll(t, reflect.ValueOf(&d).Elem(), &seed)
@@ -80,6 +78,16 @@ func TestPersistRoundTripsEveryField(t *testing.T) {
 	fillAll(t, reflect.ValueOf(&s).Elem(), &seed)
 	var run ansibleRun
 	fillAll(t, reflect.ValueOf(&run).Elem(), &seed)
+	return d, s, run
+}
+
+// TestPersistRoundTripsEveryField writes a tracker holding a deployment, a
+// step and an Ansible run with every field set, reads it back into a new
+// tracker, and wants the same state: a field the stored form forgets
+// fails here.
+func TestPersistRoundTripsEveryField(t *testing.T) {
+	t.Parallel()
+	d, s, run := filledRecords(t)
 	require.NotNil(t, d.Playbook)
 
 	before := newTracker(time.Hour, 16, "test")
@@ -117,13 +125,7 @@ func TestPersistRoundTripsEveryField(t *testing.T) {
 // after a transaction replaced a deployment and a step, and empty.
 func TestPersistEncodeIsTheSnapshot(t *testing.T) {
 	t.Parallel()
-	seed := 0
-	var d deploymentState
-	fillAll(t, reflect.ValueOf(&d).Elem(), &seed)
-	var s stepState
-	fillAll(t, reflect.ValueOf(&s).Elem(), &seed)
-	var run ansibleRun
-	fillAll(t, reflect.ValueOf(&run).Elem(), &seed)
+	d, s, run := filledRecords(t)
 	tr := newTracker(time.Hour, 16, "test")
 	p, err := newPersister(newMemStorage(), 16)
 	require.NoError(t, err)
@@ -276,13 +278,7 @@ func TestInFlightStructsAreStoredByTag(t *testing.T) {
 // every omitempty field is left out), a step and an Ansible run.
 func filledTracker(t *testing.T) *tracker {
 	t.Helper()
-	seed := 0
-	var d deploymentState
-	fillAll(t, reflect.ValueOf(&d).Elem(), &seed)
-	var s stepState
-	fillAll(t, reflect.ValueOf(&s).Elem(), &seed)
-	var run ansibleRun
-	fillAll(t, reflect.ValueOf(&run).Elem(), &seed)
+	d, s, run := filledRecords(t)
 	tr := newTracker(time.Hour, 16, "test")
 	tr.deployments[string(d.Info.ID)] = &d
 	tr.deployments[""] = &deploymentState{Trace: deploytrace.TraceID{9}}
