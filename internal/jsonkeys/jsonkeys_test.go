@@ -48,6 +48,11 @@ func TestDuplicate(t *testing.T) {
 		{name: "large object", doc: big[:len(big)-1] + `,"k0000042":1}`, want: "k0000042"},
 		{name: "large object, nested", doc: `{"ctx":` + big[:len(big)-1] + `,"k0000099":{}}}`, want: "ctx.k0000099"},
 		{name: "shallowest first", doc: `{"a":{"b":1,"b":2},"a":0}`, want: "a"},
+		// An empty key is a key: found by the fuzzer, once missed because
+		// "" also meant "none".
+		{name: "empty key twice", doc: `{"":1,"":2}`, want: `""`},
+		{name: "empty key twice, nested under an empty key", doc: `[{"":{"":0,"":2}}]`, want: `"".""`},
+		{name: "empty key twice under a named key", doc: `{"a":{"":0,"":2}}`, want: `a.""`},
 		// Near misses: none of these repeats a key within one object.
 		{name: "same key in sibling objects", doc: `{"a":{"k":1},"b":{"k":1}}`},
 		{name: "same key at other depth", doc: `{"k":{"k":{"k":1}}}`},
@@ -58,6 +63,8 @@ func TestDuplicate(t *testing.T) {
 		{name: "large object without repeat", doc: big},
 		{name: "scalars", doc: `"a"`},
 		{name: "empty object", doc: `{}`},
+		{name: "one empty key", doc: `{"":1,"a":{"":2}}`},
+		{name: "empty and blank keys", doc: `{"":1," ":2}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,7 +93,7 @@ func quadratic(v *fastjson.Value, prefix string) string {
 			}
 			for _, seen := range keys {
 				if bytes.Equal(seen, k) {
-					found = prefix + string(k)
+					found = prefix + pathSegment(string(k))
 					return
 				}
 			}
@@ -97,7 +104,7 @@ func quadratic(v *fastjson.Value, prefix string) string {
 		}
 		obj.Visit(func(k []byte, child *fastjson.Value) {
 			if found == "" {
-				found = quadratic(child, prefix+string(k)+".")
+				found = quadratic(child, prefix+pathSegment(string(k))+".")
 			}
 		})
 		return found
