@@ -1,11 +1,8 @@
 package secretredactionprocessor
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -28,20 +25,7 @@ type categoryEntry struct {
 }
 
 func readCategories(t testing.TB) []categoryEntry {
-	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "corpus", "categories.jsonl"))
-	require.NoError(t, err)
-	defer f.Close()
-	var out []categoryEntry
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var e categoryEntry
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &e))
-		out = append(out, e)
-	}
-	require.NoError(t, sc.Err())
-	return out
+	return readJSONLines[categoryEntry](t, "categories.jsonl")
 }
 
 // redactEntry sends a text as a log body and an attribute, or a structured

@@ -26,15 +26,20 @@ type corpusEntry struct {
 }
 
 func readCorpus(t testing.TB, name string) []corpusEntry {
+	return readJSONLines[corpusEntry](t, name)
+}
+
+// readJSONLines reads a corpus file of one JSON value per line.
+func readJSONLines[E any](t testing.TB, name string) []E {
 	t.Helper()
 	f, err := os.Open(filepath.Join("testdata", "corpus", name))
 	require.NoError(t, err)
 	defer f.Close()
-	var out []corpusEntry
+	var out []E
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		var e corpusEntry
+		var e E
 		require.NoError(t, json.Unmarshal(sc.Bytes(), &e))
 		out = append(out, e)
 	}
